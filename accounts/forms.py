@@ -1,0 +1,38 @@
+from django import forms
+from django.contrib.auth.models import Group
+
+from accounts.models import Project, ProjectAccess, User
+
+
+class ProjectForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = ["name", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class ShareProjectForm(forms.Form):
+    """Share with one person (by email) or one role."""
+
+    email = forms.EmailField(label="Person's email", required=False)
+    role = forms.ModelChoiceField(label="Or a role", queryset=Group.objects.order_by("name"), required=False)
+    level = forms.ChoiceField(label="Access", choices=ProjectAccess.choices, initial=ProjectAccess.USE)
+
+    def clean(self):
+        data = super().clean()
+        email, role = data.get("email"), data.get("role")
+        if bool(email) == bool(role):
+            raise forms.ValidationError("Enter a person's email or choose a role (one of the two).")
+        if email:
+            try:
+                data["user"] = User.objects.get(email__iexact=email)
+            except User.DoesNotExist:
+                self.add_error("email", "No Splice user has this email address. An admin can invite them.")
+        data["level"] = ProjectAccess(data["level"]) if data.get("level") else None
+        return data
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name"]

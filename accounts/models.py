@@ -1,0 +1,100 @@
+"""Users (email is the login), and projects: the folders that hold connections and recipes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.urls import reverse
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra["is_staff"] = True
+        extra["is_superuser"] = True
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """A person who signs in with their email address. Roles are the groups they belong to."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    default_project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["email"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.email
+
+
+class ProjectAccess(models.TextChoices):
+    """Levels of access to a project, each a guardian object permission; each includes the ones below."""
+
+    VIEW = "view_project", "View"
+    USE = "use_project", "Use"
+    MANAGE = "manage_project", "Manage"
+
+
+ACCESS_IMPLIES = {
+    ProjectAccess.VIEW: [ProjectAccess.VIEW],
+    ProjectAccess.USE: [ProjectAccess.VIEW, ProjectAccess.USE],
+    ProjectAccess.MANAGE: [ProjectAccess.VIEW, ProjectAccess.USE, ProjectAccess.MANAGE],
+}
+
+
+class Project(models.Model):
+    """A folder of connections and recipes. Who may see, use or manage it is a guardian object permission."""
+
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_projects"
+    )
+    is_personal = models.BooleanField(default=False, help_text="The default project a user starts with.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        default_permissions = ()
+        permissions = [
+            ("add_project", "Create projects"),
+            ("view_project", "View project"),
+            ("use_project", "Use project (create and run its connections and recipes)"),
+            ("manage_project", "Manage project (rename, share)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("project_detail", args=[self.pk])

@@ -1,0 +1,44 @@
+"""Reads that apply access: which projects a user may see, use or manage."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from guardian.shortcuts import get_groups_with_perms, get_objects_for_user, get_users_with_perms
+
+from accounts.models import Project, ProjectAccess
+
+__all__ = ["project_for_user_or_404", "project_members", "projects_for_user"]
+
+
+def projects_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> QuerySet[Project]:
+    """Projects where `user` holds the object permission `access` (directly or through a role).
+
+    Object access only: a global "view project" privilege does not open every project
+    (accept_global_perms=False). Superusers see everything.
+    """
+    if not user.is_authenticated:
+        return Project.objects.none()
+    return get_objects_for_user(
+        user, f"accounts.{access.value}", klass=Project, accept_global_perms=False, with_superuser=True
+    )
+
+
+def project_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Project:
+    """The project, or a 404 that does not tell a project the user cannot access from a missing one."""
+    return get_object_or_404(projects_for_user(user, access), pk=pk)
+
+
+def project_members(project: Project) -> dict:
+    """Who can access the project, with their highest level: {"users": [(user, level)], "groups": [...]}."""
+    order = [ProjectAccess.MANAGE, ProjectAccess.USE, ProjectAccess.VIEW]
+
+    def highest(perms: list[str]) -> ProjectAccess | None:
+        return next((level for level in order if level.value in perms), None)
+
+    users = get_users_with_perms(project, attach_perms=True, with_group_users=False)
+    groups = get_groups_with_perms(project, attach_perms=True)
+    return {
+        "users": sorted(((u, highest(p)) for u, p in users.items()), key=lambda pair: pair[0].email),
+        "groups": sorted(((g, highest(p)) for g, p in groups.items()), key=lambda pair: pair[0].name),
+    }

@@ -1,0 +1,139 @@
+"""Home, projects (list, create, detail, sharing), profile and the error pages."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponseServerError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template import loader
+from django.views.decorators.http import require_POST
+
+from accounts import services
+from accounts.access import MissingPrivilege, privilege_name, privilege_required
+from accounts.forms import ProfileForm, ProjectForm, ShareProjectForm
+from accounts.models import ProjectAccess, User
+from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
+
+
+def home(request):
+    """Signed-in people land in their default project; everyone else at sign-in."""
+    if not request.user.is_authenticated:
+        return redirect("account_login")
+    project = request.user.default_project
+    if project is not None and projects_for_user(request.user).filter(pk=project.pk).exists():
+        return redirect(project)
+    return redirect("project_list")
+
+
+@login_required
+def project_list(request):
+    projects = projects_for_user(request.user).select_related("created_by")
+    query = request.GET.get("q", "").strip()
+    if query:
+        projects = projects.filter(name__icontains=query)
+    page = Paginator(projects, 25).get_page(request.GET.get("page"))
+    return render(request, "accounts/project_list.html", {"page": page, "query": query})
+
+
+@privilege_required("accounts.add_project")
+def project_create(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        project = services.project_create(
+            name=form.cleaned_data["name"], description=form.cleaned_data["description"], acting_user=request.user
+        )
+        messages.success(request, f"Project “{project.name}” created.")
+        return redirect(project)
+    return render(request, "accounts/project_form.html", {"form": form})
+
+
+@login_required
+def project_detail(request, pk: int):
+    project = project_for_user_or_404(request.user, pk)
+    can_manage = request.user.has_perm(f"accounts.{ProjectAccess.MANAGE.value}", project)
+    context = {
+        "project": project,
+        "connections": project.connections.all()[:50],
+        "recipes": project.recipes.all()[:50],
+        "can_manage": can_manage,
+        "members": project_members(project) if can_manage else None,
+        "share_form": ShareProjectForm() if can_manage else None,
+    }
+    return render(request, "accounts/project_detail.html", context)
+
+
+@login_required
+@require_POST
+def project_share(request, pk: int):
+    project = project_for_user_or_404(request.user, pk, ProjectAccess.MANAGE)
+    form = ShareProjectForm(request.POST)
+    if form.is_valid():
+        target_user = form.cleaned_data.get("user")
+        try:
+            services.project_share(
+                project=project, acting_user=request.user, level=form.cleaned_data["level"],
+                user=target_user, group=form.cleaned_data.get("role"),
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            who = target_user.email if target_user else f"the {form.cleaned_data['role'].name} role"
+            messages.success(request, f"Shared “{project.name}” with {who}.")
+            return redirect(project)
+    context = {
+        "project": project, "connections": project.connections.all()[:50], "recipes": project.recipes.all()[:50],
+        "can_manage": True, "members": project_members(project), "share_form": form,
+    }
+    return render(request, "accounts/project_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def project_unshare(request, pk: int):
+    project = project_for_user_or_404(request.user, pk, ProjectAccess.MANAGE)
+    user = group = None
+    if request.POST.get("user"):
+        user = get_object_or_404(User, pk=request.POST["user"])
+    elif request.POST.get("group"):
+        group = get_object_or_404(Group, pk=request.POST["group"])
+    else:
+        messages.error(request, "Choose whose access to remove.")
+        return redirect(project)
+    try:
+        services.project_unshare(project=project, acting_user=request.user, user=user, group=group)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Removed {user.email if user else group.name} from “{project.name}”.")
+    return redirect(project)
+
+
+@login_required
+def profile(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Profile saved.")
+        return redirect("profile")
+    roles = request.user.groups.order_by("name")
+    return render(request, "accounts/profile.html", {"form": form, "roles": roles})
+
+
+def error_403(request, exception=None):
+    missing = exception.privilege if isinstance(exception, MissingPrivilege) else None
+    admins = User.objects.filter(is_active=True, groups__name="Admin").order_by("email")[:5] if missing else []
+    context = {"missing_privilege": privilege_name(missing) if missing else None, "admins": admins}
+    return render(request, "403.html", context, status=403)
+
+
+def error_404(request, exception=None):
+    return render(request, "404.html", status=404)
+
+
+def error_500(request):
+    """Rendered without the request: whatever broke must not break the error page too."""
+    return HttpResponseServerError(loader.get_template("500.html").render({}))

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts import views as account_views
+
+admin.site.site_header = "Splice administration"
+admin.site.site_title = "Splice admin"
+admin.site.index_title = "Users, roles, privileges and projects"
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("accounts.urls")),
+    path("connections/", include("connections.urls")),
+    path("recipes/", include("recipes.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "accounts.views.error_403"
+handler404 = "accounts.views.error_404"
+handler500 = "accounts.views.error_500"

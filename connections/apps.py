@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+class ConnectionsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "connections"
+    verbose_name = "Connections"
+
+    def ready(self) -> None:
+        from connections.vault import KeyRing, KeyRingError
+
+        # A malformed key ring must stop the deployment at start, not at the first credential it seals.
+        try:
+            KeyRing.from_env_value(settings.SPLICE_CREDENTIAL_KEYS)
+        except KeyRingError as exc:
+            raise ImproperlyConfigured(f"SPLICE_CREDENTIAL_KEYS: {exc}") from None

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from connections import views
+
+urlpatterns = [
+    path("", views.connection_list, name="connection_list"),
+]
