@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -96,6 +97,8 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "splice.sqlite3",
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            # A file, not shared memory, so the test suite's threads and worker processes share it.
+            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -203,6 +206,19 @@ USE_TZ = True
 
 # --- Outgoing HTTP: every request Splice makes has this timeout (seconds) ---
 SPLICE_HTTP_TIMEOUT = float(env_str("SPLICE_HTTP_TIMEOUT", "15"))
+# How long one worker may hold a connection's token refresh before another may take over.
+SPLICE_REFRESH_LEASE_SECONDS = float(env_str("SPLICE_REFRESH_LEASE_SECONDS", "30"))
+# Allow http:// app URLs on 127.0.0.1/localhost (the test suite's loopback servers; local development).
+SPLICE_ALLOW_INSECURE_LOOPBACK = env_bool("SPLICE_ALLOW_INSECURE_LOOPBACK", DEBUG)
+if SPLICE_ALLOW_INSECURE_LOOPBACK:
+    # oauthlib refuses http:// outright; the connector catalog still allows it only for loopback hosts.
+    os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+# Transient failures (timeouts, 5xx, 429) mark a connection "unreachable" only after this long without success.
+SPLICE_UNREACHABLE_AFTER = env_int("SPLICE_UNREACHABLE_AFTER", 30 * 60)
+# An authorization started in the browser must come back within this many seconds.
+SPLICE_OAUTH_FLOW_TTL = env_int("SPLICE_OAUTH_FLOW_TTL", 600)
+# Where custom connector specs (YAML) are loaded from at start, besides the built-in catalog.
+SPLICE_CONNECTOR_DIRS = env_list("SPLICE_CONNECTOR_DIRS", sep=":")
 
 # --- Logging: to stderr; secrets never reach it (connections.vault.Secret masks itself) ---
 LOGGING = {
@@ -211,5 +227,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("SPLICE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Both log whole token requests and responses at DEBUG: never let them below WARNING.
+        "oauthlib": {"level": "WARNING"},
+        "requests_oauthlib": {"level": "WARNING"},
+    },
 }

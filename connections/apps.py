@@ -9,6 +9,7 @@ class ConnectionsConfig(AppConfig):
     verbose_name = "Connections"
 
     def ready(self) -> None:
+        from connections.catalog import SpecError, load_registry
         from connections.vault import KeyRing, KeyRingError
 
         # A malformed key ring must stop the deployment at start, not at the first credential it seals.
@@ -16,3 +17,9 @@ class ConnectionsConfig(AppConfig):
             KeyRing.from_env_value(settings.SPLICE_CREDENTIAL_KEYS)
         except KeyRingError as exc:
             raise ImproperlyConfigured(f"SPLICE_CREDENTIAL_KEYS: {exc}") from None
+
+        # The catalog is loaded once, explicitly: built-in specs plus SPLICE_CONNECTOR_DIRS.
+        try:
+            load_registry(settings.SPLICE_CONNECTOR_DIRS)
+        except SpecError as exc:
+            raise ImproperlyConfigured(f"Invalid connector specs:\n{exc}") from None

@@ -1,22 +1,123 @@
-"""Connections: one authenticated account of an app, in a project, reusable by many recipes."""
+"""Connections: one authenticated account of an app, in a project, reusable by many recipes.
+
+Secrets live in their own columns, each sealed by the credential vault (connections.vault) under the
+row's data key and bound to the row (`vault_id`) and the column name; `connections.credentials`
+reads and writes them. Nothing here holds a plaintext secret.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
+import uuid
+
+from django.conf import settings as conf
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
+
+__all__ = ["AuditEvent", "Connection", "OAuthFlow", "OAuthProfile"]
 
 
 class Connection(models.Model):
+    class Status(models.TextChoices):
+        NOT_CONNECTED = "not_connected", "Not connected"
+        CONNECTED = "connected", "Connected"
+        ERROR = "error", "Error"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    class ErrorReason(models.TextChoices):
+        CREDENTIALS_INVALID = "credentials_invalid", "Credentials changed or revoked"
+        INSUFFICIENT_PERMISSIONS = "insufficient_permissions", "Insufficient permissions"
+        UNREACHABLE = "unreachable", "App unreachable"
+
+    class Environment(models.TextChoices):
+        PRODUCTION = "production", "Production"
+        SANDBOX = "sandbox", "Sandbox"
+
+    class Slot(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        SECONDARY = "secondary", "Secondary"
+
+    # What it is and where it lives
     name = models.CharField(max_length=120)
+    connector_key = models.CharField(max_length=80, help_text="Key of the connector in the catalog.")
+    slot = models.CharField(max_length=10, choices=Slot.choices, default=Slot.PRIMARY)
     project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="connections")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_connections"
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    environment = models.CharField(max_length=12, choices=Environment.choices, default=Environment.PRODUCTION)
+    auth_method = models.CharField(max_length=40, blank=True, help_text="Key of the auth method in the spec.")
+    settings = models.JSONField(default=dict, blank=True, help_text="Non-secret settings from the connector spec.")
+    scopes = models.JSONField(default=list, blank=True)
+    oauth_profile = models.ForeignKey(
+        "connections.OAuthProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="connections"
     )
+
+    # Whose it is
+    created_by = models.ForeignKey(
+        conf.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_connections"
+    )
+    authorized_by = models.ForeignKey(
+        conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="authorized_connections", help_text="Splice acts with exactly this person's access in the app.",
+    )
+    identity = models.CharField(max_length=255, blank=True, help_text='Who it connected as ("ada@example.com").')
+    # Runtime-user connections: a person's own connection, made from a shared (parent) one.
+    owner = models.ForeignKey(
+        conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_connections"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="personal_connections"
+    )
+
+    # Health
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_CONNECTED)
+    error_reason = models.CharField(max_length=32, choices=ErrorReason.choices, blank=True)
+    error_message = models.TextField(blank=True)
+    error_since = models.DateTimeField(null=True, blank=True)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_ok_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="First of the current transient failures.")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    # Sealed credentials (connections.credentials); empty string means "not set"
+    vault_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    data_key = models.TextField(blank=True, editable=False)
+    access_token = models.TextField(blank=True, editable=False)
+    refresh_token = models.TextField(blank=True, editable=False)
+    previous_refresh_token = models.TextField(blank=True, editable=False)
+    token_secret = models.TextField(blank=True, editable=False, help_text="OAuth 1.0a token secret.")
+    username = models.CharField(max_length=255, blank=True, help_text="Basic auth user name (not a secret).")
+    password = models.TextField(blank=True, editable=False)
+    api_key = models.TextField(blank=True, editable=False)
+    api_secret = models.TextField(blank=True, editable=False)
+    secret_settings = models.JSONField(default=dict, blank=True, editable=False,
+                                       help_text="Sealed values of the spec's secret_fields, by name.")
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    # Single-flight token refresh: a short lease claimed by one atomic UPDATE, and a version bumped
+    # by every credential write so a stale writer cannot overwrite a newer token.
+    token_version = models.PositiveIntegerField(default=0)
+    refresh_lease_owner = models.CharField(max_length=64, blank=True)
+    refresh_lease_expires_at = models.DateTimeField(null=True, blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"], condition=models.Q(owner__isnull=True),
+                name="connection_name_unique_in_project",
+                violation_error_message="A connection with this name already exists in this project.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "name"], name="connection_list_idx"),
+            models.Index(fields=["connector_key", "slot"], name="connection_app_idx"),
+            models.Index(fields=["status", "last_checked_at"], name="connection_health_idx"),
+        ]
         # Privileges with the names people see in admin (Django's "Can add connection" reads poorly).
         default_permissions = ()
         permissions = [
@@ -31,3 +132,125 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connection_detail", args=[self.pk])
+
+    @property
+    def app_key(self) -> str:
+        """The catalog entry this connection is for: `salesforce` or `salesforce_secondary`."""
+        return f"{self.connector_key}_secondary" if self.slot == self.Slot.SECONDARY else self.connector_key
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status == self.Status.ERROR
+
+    def clean(self) -> None:
+        from connections.catalog import UnknownConnector, registry
+
+        try:
+            spec = registry().get(self.connector_key)
+        except UnknownConnector:
+            raise ValidationError({"connector_key": f"There is no app {self.connector_key!r} in the catalog."}) \
+                from None
+        if self.slot == self.Slot.SECONDARY and not spec.secondary:
+            raise ValidationError({"slot": f"{spec.name} has no secondary connector."})
+        if self.owner_id and not self.parent_id:
+            raise ValidationError("A personal connection is made from a shared one (its parent).")
+
+
+class OAuthProfile(models.Model):
+    """The client id and secret a deployment registered with an app ("OAuth profile")."""
+
+    name = models.CharField(max_length=120)
+    connector_key = models.CharField(max_length=80)
+    client_id = models.CharField(max_length=255)
+    client_secret = models.TextField(blank=True, editable=False, help_text="Sealed by the vault.")
+    is_default = models.BooleanField(default=False, help_text="Used by new connections of this app.")
+    from_environment = models.BooleanField(default=False, editable=False,
+                                           help_text="Loaded from SPLICE_OAUTH_<KEY>_CLIENT_ID/SECRET.")
+    client_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    vault_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    data_key = models.TextField(blank=True, editable=False)
+    created_by = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connector_key", "name"]
+        verbose_name = "OAuth profile"
+        constraints = [
+            models.UniqueConstraint(fields=["connector_key", "name"], name="oauth_profile_name_unique"),
+            models.UniqueConstraint(fields=["connector_key"], condition=models.Q(is_default=True),
+                                    name="oauth_profile_one_default"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.connector_key})"
+
+
+class OAuthFlow(models.Model):
+    """One authorization in progress: the state parameter and what the callback needs, kept server-side.
+
+    Single use (`used_at`), bound to the session and user that began it, expires after 10 minutes.
+    The PKCE verifier and OAuth 1.0a request-token secret are sealed with the connection's data key.
+    """
+
+    state = models.CharField(max_length=128, unique=True)
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="oauth_flows")
+    user = models.ForeignKey(conf.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key_hash = models.CharField(max_length=64)
+    reauthorize = models.BooleanField(default=False)
+    code_verifier = models.TextField(blank=True)
+    request_token = models.CharField(max_length=255, blank=True)
+    request_token_secret = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["request_token"], name="oauth_flow_request_token_idx")]
+
+    def __str__(self) -> str:
+        return f"OAuth flow for connection {self.connection_id}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which connection, and when. Never holds a secret: changed secrets show as ••••."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", "Created"
+        AUTHORIZED = "authorized", "Authorized"
+        REAUTHORIZED = "reauthorized", "Re-authorized"
+        AUTHORIZATION_FAILED = "authorization_failed", "Authorization failed"
+        TESTED = "tested", "Tested"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        TOKEN_REFRESHED = "token_refreshed", "Token refreshed"
+        DISCONNECTED = "disconnected", "Disconnected"
+        DELETED = "deleted", "Deleted"
+        BOUND = "bound", "Bound to a recipe"
+        UNBOUND = "unbound", "Unbound from a recipe"
+
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="audit_events")
+    connection_name = models.CharField(max_length=120, help_text="Kept after the connection is deleted.")
+    project = models.ForeignKey("accounts.Project", null=True, blank=True, on_delete=models.SET_NULL,
+                                related_name="+")
+    actor = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    summary = models.CharField(max_length=500, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["connection", "-created_at"], name="audit_connection_idx"),
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.connection_name}"

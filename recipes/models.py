@@ -36,3 +36,27 @@ class Recipe(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConnectionBinding(models.Model):
+    """The recipe's choice of connection for one app (and slot): one connection per app per recipe."""
+
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="bindings")
+    app_key = models.CharField(max_length=80, help_text="Connector key of the app, without the slot.")
+    slot = models.CharField(max_length=10, default="primary")
+    connection = models.ForeignKey("connections.Connection", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="bindings")
+    runtime_user = models.BooleanField(
+        default=False, help_text="Each job uses the invoking person's own connection (callable and workbot only)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recipe", "app_key", "slot"], name="binding_one_per_app_slot"),
+        ]
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.recipe} → {self.app_key}/{self.slot}"

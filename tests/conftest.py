@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.servers.fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 _emails = itertools.count(1)
 
@@ -75,9 +77,21 @@ def client_for(client):
     return sign_in
 
 
+def test_database_url() -> str:
+    """A DATABASE_URL for the test database this run created, so processes the tests start share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
 def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a process the tests start (worker, server): this run's settings and services."""
-    env = {**os.environ, **extra}
+    """The environment for a process the tests start (worker, server): this run's settings, test database
+    and services."""
+    env = {**os.environ, "DATABASE_URL": test_database_url(), **extra}
     env.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
     env["PYTHONPATH"] = str(ROOT)
     return env

@@ -1,5 +1,6 @@
-"""The real settings (config.settings), with the two secrets a developer's shell may lack filled in
-with test-only values. No behaviour differs from production."""
+"""The real settings (config.settings), with what a developer's shell lacks filled in with test-only
+values: the two secrets, loopback http for the suite's servers, and the suite's connector folder.
+No behaviour differs from production."""
 
 import os
 
@@ -8,6 +9,11 @@ os.environ.setdefault(
     # A fixed, public test key: the suite must be reproducible; real deployments generate their own.
     "SPLICE_CREDENTIAL_KEYS", "test1:dGVzdC1vbmx5LWtleS0zMi1ieXRlcy1sb25nLSEhISE="
 )
+# The suite's app servers listen on http://127.0.0.1 (no TLS on loopback).
+os.environ.setdefault("SPLICE_ALLOW_INSECURE_LOOPBACK", "1")
+# The loopback connector (tests/connectors) is loaded like any deployment's extra connector folder,
+# in this process and in every worker the tests start.
+os.environ.setdefault("SPLICE_CONNECTOR_DIRS", os.path.join(os.path.dirname(__file__), "connectors"))
 os.environ.setdefault("SPLICE_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 
 from config.settings import *  # noqa: E402, F403

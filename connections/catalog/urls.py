@@ -1,0 +1,289 @@
+"""URL and path templates with ``{name}`` placeholders, and the rules that keep their values safe.
+
+A URL template is either an ``https://`` URL whose host or path holds placeholders
+(``https://{subdomain}.zendesk.com/api/v2``), or a single placeholder standing for a whole URL
+(``{base_url}``, the generic HTTP connector). A value that goes into part of a URL must be one
+DNS label, so no value can add a host, a path, a port, credentials, a query or a scheme; a value
+that is a whole URL must itself be an https URL. After substitution the result is parsed again
+and compared with what the template implies.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import SplitResult, quote, unquote, urlsplit
+
+from .errors import InvalidInput, InvalidSetting, InvalidValue
+
+__all__ = [
+    "LOOPBACK_HOSTS",
+    "PathTemplate",
+    "UrlTemplate",
+    "check_https_url",
+    "check_relative_path",
+    "join_url",
+    "parse_path_template",
+    "parse_url_template",
+    "placeholders",
+    "render_path",
+    "resolve_url_template",
+]
+
+PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+SETTING_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+INPUT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# One DNS label (RFC 1123): what a placeholder inside a URL may be replaced with.
+LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_URL_LENGTH = 2048
+_UNSAFE_CHARS_RE = re.compile(r"[\s\\\x00-\x1f\x7f]")
+_LABEL_RULE = "must be a single DNS label: letters, digits and hyphens, at most 63 characters"
+
+
+def placeholders(template: str) -> tuple[str, ...]:
+    """The placeholder names in ``template``, in order of appearance."""
+    return tuple(PLACEHOLDER_RE.findall(template))
+
+
+def _whole_placeholder(template: str) -> str | None:
+    match = PLACEHOLDER_RE.fullmatch(template)
+    return match.group(1) if match else None
+
+
+def _check_braces(template: str) -> None:
+    rest = PLACEHOLDER_RE.sub("", template)
+    if "{" in rest or "}" in rest:
+        raise ValueError("unbalanced '{' or '}' (placeholders look like {name})")
+
+
+@dataclass(frozen=True)
+class UrlTemplate:
+    """A parsed URL template; ``whole`` is the setting name when the template is just ``{name}``."""
+
+    text: str
+    names: tuple[str, ...]
+    whole: str | None
+
+
+def parse_url_template(text: str) -> UrlTemplate:
+    """Check the shape of a URL template and return it parsed; raises ValueError with a readable reason."""
+    if not text:
+        raise ValueError("must not be empty")
+    if _UNSAFE_CHARS_RE.search(text):
+        raise ValueError("must not contain spaces, backslashes or control characters")
+    _check_braces(text)
+    names = placeholders(text)
+    for name in names:
+        if not SETTING_NAME_RE.match(name):
+            raise ValueError(f"placeholder {{{name}}} is not a setting name (lowercase letters, digits, _)")
+    whole = _whole_placeholder(text)
+    if whole is not None:
+        return UrlTemplate(text=text, names=names, whole=whole)
+    if text.lower().startswith("http://"):
+        raise ValueError(f"must use https, not http ({text!r})")
+    if not text.startswith("https://"):
+        raise ValueError(f"must be an https:// URL or a single {{setting}} placeholder (got {text!r})")
+    probe = PLACEHOLDER_RE.sub("x", text)
+    parts = urlsplit(probe)
+    if "@" in parts.netloc:
+        raise ValueError("must not contain a user name or password")
+    if not parts.hostname:
+        raise ValueError("has no host")
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port ({exc})") from None
+    if parts.fragment or "#" in text:
+        raise ValueError("must not contain a #fragment")
+    authority, _, after = text[len("https://") :].partition("/")
+    host_template, _, port_text = authority.partition(":")
+    if placeholders(port_text):
+        raise ValueError("placeholders are allowed in the host and path only, not in the port")
+    if "?" in text and placeholders(text.split("?", 1)[1]):
+        raise ValueError("placeholders are allowed in the host and path only, not in the query")
+    for label in PLACEHOLDER_RE.sub("x", host_template).split("."):
+        if not LABEL_RE.match(label):
+            raise ValueError(f"has an invalid host {host_template!r}")
+    return UrlTemplate(text=text, names=names, whole=None)
+
+
+def check_https_url(
+    value: Any, *, field: str, allow_insecure_loopback: bool = False, error: type[InvalidValue] = InvalidSetting
+) -> str:
+    """Return ``value`` if it is an https URL with a host and nothing else surprising, else raise.
+
+    ``http://`` is accepted only for 127.0.0.1, ::1 and localhost, and only when
+    ``allow_insecure_loopback`` is true (tests and local development against a stub server).
+    """
+    if not isinstance(value, str) or not value:
+        raise error(field, "must be an https URL")
+    if len(value) > MAX_URL_LENGTH:
+        raise error(field, f"must be at most {MAX_URL_LENGTH} characters")
+    if _UNSAFE_CHARS_RE.search(value):
+        raise error(field, "must not contain spaces, backslashes or control characters")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise error(field, "must be an https URL") from None
+    host = parts.hostname or ""
+    scheme = parts.scheme.lower()
+    insecure_ok = scheme == "http" and allow_insecure_loopback and host in LOOPBACK_HOSTS
+    if scheme != "https" and not insecure_ok:
+        raise error(field, "must be an https URL")
+    if not host or not parts.netloc:
+        raise error(field, "must be an https URL with a host")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise error(field, "must not contain a user name or password")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise error(field, "must not contain a query string or #fragment")
+    if port == 0:
+        raise error(field, "has an invalid port")
+    if not _valid_host(host):
+        raise error(field, f"has an invalid host {host!r}")
+    _check_path_segments(parts.path, field=field, error=error)
+    return value
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return all(LABEL_RE.match(label) for label in host.rstrip(".").split("."))
+    return True
+
+
+def _check_path_segments(path: str, *, field: str, error: type[InvalidValue]) -> None:
+    for segment in path.split("/"):
+        if unquote(segment) in {".", ".."}:
+            raise error(field, "must not contain '.' or '..' path segments")
+
+
+def resolve_url_template(
+    template: str | UrlTemplate, values: Mapping[str, Any], *, allow_insecure_loopback: bool = False
+) -> str:
+    """Substitute ``values`` into a URL template, refusing any value that would change its shape.
+
+    ``values`` holds the (already pattern-checked) setting values; a missing one raises
+    ``InvalidSetting(name, "required")``.
+    """
+    parsed = template if isinstance(template, UrlTemplate) else parse_url_template(template)
+    for name in parsed.names:
+        if values.get(name) in (None, ""):
+            raise InvalidSetting(name, "required")
+    if parsed.whole is not None:
+        return check_https_url(
+            values[parsed.whole], field=parsed.whole, allow_insecure_loopback=allow_insecure_loopback
+        )
+    for name in parsed.names:
+        value = values[name]
+        if not isinstance(value, str) or not LABEL_RE.match(value):
+            raise InvalidSetting(name, _LABEL_RULE)
+    url = PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], parsed.text)
+    _check_same_shape(parsed.text, url, values)
+    return url
+
+
+def _check_same_shape(template: str, url: str, values: Mapping[str, Any]) -> None:
+    """Parse the result again and make sure it is the https URL the template implies."""
+    expected = urlsplit(PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], template))
+    actual: SplitResult = urlsplit(url)
+    field = next(iter(placeholders(template)), "url")
+    if actual.scheme != "https":
+        raise InvalidSetting(field, "must not change the URL scheme")
+    if (
+        actual.hostname != expected.hostname
+        or actual.port != expected.port
+        or actual.username is not None
+        or actual.password is not None
+        or actual.path != expected.path
+        or actual.query != urlsplit(template).query
+        or actual.fragment
+    ):
+        raise InvalidSetting(field, "must not change the URL's host or path")
+
+
+@dataclass(frozen=True)
+class PathTemplate:
+    """A parsed request path; ``whole`` is the placeholder name when the path is just ``{name}``."""
+
+    text: str
+    names: tuple[str, ...]
+    whole: str | None
+
+
+def parse_path_template(text: str) -> PathTemplate:
+    """Check the shape of a request path template (``/repos/{owner}/{repo}/issues``)."""
+    if not text:
+        raise ValueError("must not be empty")
+    if _UNSAFE_CHARS_RE.search(text):
+        raise ValueError("must not contain spaces, backslashes or control characters")
+    _check_braces(text)
+    names = placeholders(text)
+    for name in names:
+        if not INPUT_NAME_RE.match(name):
+            raise ValueError(f"placeholder {{{name}}} is not a valid name")
+    whole = _whole_placeholder(text)
+    if whole is None:
+        if not text.startswith("/") or text.startswith("//"):
+            raise ValueError(f"must start with a single '/' (got {text!r})")
+        if "#" in text:
+            raise ValueError("must not contain a #fragment")
+    return PathTemplate(text=text, names=names, whole=whole)
+
+
+def check_relative_path(value: Any, *, field: str, error: type[InvalidValue] = InvalidInput) -> str:
+    """Return ``value`` if it is a path on the same host (``/v1/items?x=1``), else raise ``error``."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//"):
+        raise error(field, "must be a path starting with a single '/'")
+    if len(value) > MAX_URL_LENGTH:
+        raise error(field, f"must be at most {MAX_URL_LENGTH} characters")
+    if _UNSAFE_CHARS_RE.search(value) or "#" in value:
+        raise error(field, "must not contain spaces, backslashes, control characters or '#'")
+    _check_path_segments(value.split("?", 1)[0], field=field, error=error)
+    return value
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return quote(str(value), safe="")
+
+
+def render_path(
+    template: str | PathTemplate,
+    values: Mapping[str, Any],
+    *,
+    error: type[InvalidValue] = InvalidInput,
+    missing: Callable[[str], InvalidValue] | None = None,
+) -> str:
+    """Fill a path template: values are percent-encoded, except a whole-path placeholder.
+
+    A template that is exactly ``{name}`` takes a path as its value (checked by
+    ``check_relative_path``); anywhere else a value is one encoded segment, so ``/`` or ``..``
+    in it cannot walk to another resource.
+    """
+    parsed = template if isinstance(template, PathTemplate) else parse_path_template(template)
+    for name in parsed.names:
+        if values.get(name) in (None, ""):
+            raise missing(name) if missing else error(name, "required")
+    if parsed.whole is not None:
+        return check_relative_path(values[parsed.whole], field=parsed.whole, error=error)
+    for name in parsed.names:
+        if _encode(values[name]) in {".", ".."}:
+            raise error(name, "must not be '.' or '..'")
+    return PLACEHOLDER_RE.sub(lambda m: _encode(values[m.group(1)]), parsed.text)
+
+
+def join_url(base_url: str, path: str) -> str:
+    """Append a path to a base URL, and refuse a result that would leave the base URL's host."""
+    if not path.startswith("/") or path.startswith("//"):
+        raise ValueError(f"path must start with a single '/' (got {path!r})")
+    url = base_url.rstrip("/") + path
+    if urlsplit(url).netloc != urlsplit(base_url).netloc:
+        raise ValueError("path must not change the host")
+    return url

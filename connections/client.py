@@ -1,0 +1,173 @@
+"""The authorized HTTP client of a connection: base URL, credentials, timeout, token refresh, and the
+connector's `refresh_on` / `invalid_on` rules.
+
+    client = connection_client(connection)
+    response = client.request("GET", "/api/me")
+    verdict = client.verdict(response)   # None when fine, else a problems.Verdict
+
+Credentials are opened from the vault at the last moment and go only to the app's own URLs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth1
+
+from connections.catalog import ConnectorSpec, ResolvedRequest, registry
+from connections.credentials import open_secret
+from connections.http import new_session
+from connections.models import Connection, OAuthProfile
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict, classify_exception, classify_status
+from connections.tokens import ensure_fresh_token
+from connections.vault import Secret
+
+__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "spec_for"]
+
+
+def spec_for(connection: Connection) -> ConnectorSpec:
+    return registry().get(connection.connector_key)
+
+
+def oauth_client_for(connection: Connection) -> tuple[str, Secret | None]:
+    """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default."""
+    from connections.credentials import open_secret as open_profile_secret
+
+    profile = connection.oauth_profile
+    if profile is None:
+        profile = OAuthProfile.objects.filter(connector_key=connection.connector_key, is_default=True).first()
+    if profile is None:
+        raise ConnectionProblem(Verdict(
+            Kind.OTHER, f"No OAuth profile (client id and secret) is set up for {connection.connector_key}. "
+                        "An admin adds one under Admin → OAuth profiles.",
+            recommendations=["Ask an admin to register Splice with the app and add its client id and secret."],
+        ))
+    return profile.client_id, open_profile_secret(profile, "client_secret")
+
+
+class ConnectionClient:
+    """Talks to one connection's app as the user who authorized it."""
+
+    def __init__(self, connection: Connection, *, session: requests.Session | None = None) -> None:
+        self.connection = connection
+        self.spec = spec_for(connection)
+        self.session = session or new_session()
+        self.method = self.spec.resolve_auth(
+            connection.auth_method, connection.settings, connection.environment,
+            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
+        )
+        self.base_url = self.method.base_url
+        self._oauth_client: tuple[str, Secret | None] | None = None
+
+    # --- requests -------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, *, params=None, json=None, data=None, headers=None) -> requests.Response:
+        """Send one request with credentials. OAuth 2.0: refresh before expiry, and once on 401 or a
+        `refresh_on` rule. Network failures raise ConnectionProblem (transient)."""
+        url = self._absolute(url)
+        if self.method.type == "oauth2":
+            self.connection = ensure_fresh_token(self.connection, oauth=self._oauth())
+        response = self._send(method, url, params=params, json=json, data=data, headers=headers)
+        if self.method.type == "oauth2" and self._wants_refresh(response):
+            self.connection = ensure_fresh_token(
+                self.connection, stale_version=self.connection.token_version, oauth=self._oauth()
+            )
+            response = self._send(method, url, params=params, json=json, data=data, headers=headers)
+        return response
+
+    def send(self, resolved: ResolvedRequest) -> requests.Response:
+        body = {"json": resolved.body} if resolved.encoding == "json" else {"data": resolved.body}
+        if resolved.body is None:
+            body = {}
+        return self.request(resolved.method, resolved.url, params=resolved.params or None, **body)
+
+    def verdict(self, response: requests.Response, *, test: bool = False) -> Verdict | None:
+        """What the response means for the connection: None when fine, else credentials/permission/transient."""
+        rule = self.spec.response_verdict(response.status_code, response.content, test=test)
+        if rule == "invalid":
+            return classify_status(response.status_code, connector_says_invalid=True)
+        return classify_status(response.status_code, headers=response.headers, app=self.spec.name)
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _absolute(self, url: str) -> str:
+        """Paths join the base URL; absolute URLs must stay on the app's own host (credentials go nowhere else)."""
+        if "://" not in url:
+            return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
+        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
+            raise ConnectionProblem(Verdict(Kind.OTHER, f"Refusing to send credentials to another host than "
+                                                        f"{urlsplit(self.base_url).netloc}."))
+        return url
+
+    def _oauth(self):
+        if self._oauth_client is None:
+            self._oauth_client = oauth_client_for(self.connection)
+        return self.method, self._oauth_client
+
+    def _wants_refresh(self, response: requests.Response) -> bool:
+        if response.status_code == 401:
+            return True
+        return self.spec.response_verdict(response.status_code, response.content) == "refresh"
+
+    def _send(self, method: str, url: str, *, params=None, json=None, data=None, headers=None):
+        headers = dict(headers or {})
+        params = dict(params or {})
+        auth = self._auth(headers, params)
+        try:
+            return self.session.request(method, url, params=params or None, json=json, data=data, headers=headers,
+                                        auth=auth, allow_redirects=False)
+        except requests.RequestException as exc:
+            raise ConnectionProblem(classify_exception(exc, app=self.spec.name)) from None
+
+    def _auth(self, headers: dict, params: dict):
+        connection, method = self.connection, self.method
+        if method.type == "oauth2":
+            token = open_secret(connection, "access_token")
+            if token is None:
+                raise ConnectionProblem(_not_authorized())
+            name, value = method.authorization_header(token.reveal())
+            headers[name] = value
+            return None
+        if method.type == "oauth1":
+            client_id, client_secret = self._oauth()[1]
+            token, token_secret = open_secret(connection, "access_token"), open_secret(connection, "token_secret")
+            if token is None:
+                raise ConnectionProblem(_not_authorized())
+            rsa = method.signature_method == "RSA-SHA1"
+            return OAuth1(
+                client_id,
+                client_secret=None if rsa else (client_secret.reveal() if client_secret else None),
+                resource_owner_key=token.reveal(),
+                resource_owner_secret=token_secret.reveal() if token_secret else None,
+                signature_method=method.signature_method,
+                rsa_key=client_secret.reveal() if rsa and client_secret else None,
+            )
+        if method.type == "basic":
+            password = open_secret(connection, "password")
+            if password is None:
+                raise ConnectionProblem(_not_authorized())
+            return HTTPBasicAuth(connection.username, password.reveal())
+        # api_key
+        key, secret = open_secret(connection, "api_key"), open_secret(connection, "api_secret")
+        if key is None:
+            raise ConnectionProblem(_not_authorized())
+        value = method.render(key.reveal(), secret.reveal() if secret else None)
+        if method.in_ == "basic":
+            return HTTPBasicAuth(value, secret.reveal() if secret else "")
+        if method.in_ == "query":
+            params[method.name or "api_key"] = value
+        else:
+            headers[method.name or "Authorization"] = value
+        return None
+
+
+def _not_authorized() -> Verdict:
+    return Verdict(Kind.CREDENTIALS_INVALID, "This connection has no credentials yet: authorize it first.",
+                   recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID])
+
+
+def connection_client(connection: Connection, *, session: requests.Session | None = None) -> ConnectionClient:
+    return ConnectionClient(connection, session=session)

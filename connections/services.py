@@ -1,0 +1,413 @@
+"""Writes on connections: create, authorize with credentials, test, record health, edit, disconnect, delete.
+
+Every state change writes its audit event. Secrets arrive as `str`/`Secret`, are sealed at once, and
+appear in audit events only as ••••.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Project, User
+from connections.catalog import InvalidSettings, registry
+from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_secret_setting
+from connections.models import AuditEvent, Connection, OAuthProfile
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
+from connections.secrets import MASK, Secret
+
+__all__ = [
+    "ConnectionInUse",
+    "TestOutcome",
+    "audit_record",
+    "connection_create",
+    "connection_delete",
+    "connection_disconnect",
+    "connection_record_check",
+    "connection_set_credentials",
+    "connection_store_tokens",
+    "connection_test",
+    "connection_update",
+    "oauth_profile_create",
+    "oauth_profile_set_secret",
+]
+
+logger = logging.getLogger(__name__)
+
+Status = Connection.Status
+Reason = Connection.ErrorReason
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """The result of running a connection's test request. `verdict` is None when it worked."""
+
+    ok: bool
+    identity: str = ""
+    verdict: Verdict | None = None
+    status_code: int | None = None
+
+    @property
+    def message(self) -> str:
+        return f"Connected as {self.identity}" if self.ok and self.identity else (
+            "Connected" if self.ok else self.verdict.message)
+
+    @property
+    def recommendations(self) -> list[str]:
+        return [] if self.ok else list(self.verdict.recommendations)
+
+
+class ConnectionInUse(ValidationError):
+    """Recipes use the connection; `recipes` lists them so the page can name them."""
+
+    def __init__(self, message: str, recipes) -> None:
+        self.recipes = list(recipes)
+        super().__init__(message)
+
+
+def audit_record(*, connection: Connection, action: str, actor: User | None, summary: str = "",
+                 details: dict | None = None, ip: str | None = None) -> AuditEvent:
+    return AuditEvent.objects.create(
+        connection=connection, connection_name=connection.name, project_id=connection.project_id, actor=actor,
+        action=action, summary=summary[:500], details=details or {}, ip_address=ip,
+    )
+
+
+# --- create and edit ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def connection_create(
+    *, project: Project, connector_key: str, name: str, acting_user: User, auth_method: str | None = None,
+    environment: str = Connection.Environment.PRODUCTION, settings_values: dict | None = None,
+    secret_settings: dict | None = None, slot: str = Connection.Slot.PRIMARY, description: str = "",
+    tags: list[str] | None = None, scopes: list[str] | None = None, oauth_profile: OAuthProfile | None = None,
+    ip: str | None = None,
+) -> Connection:
+    """A new, not yet authorized connection. Raises ValidationError with a message per field."""
+    spec = registry().get(connector_key)
+    method = spec.auth_method(auth_method) if auth_method else spec.auth[0]
+    connection = Connection(
+        project=project, connector_key=spec.primary_key, slot=slot, name=name.strip(), description=description,
+        tags=tags or [], environment=environment, auth_method=method.key, scopes=scopes or [],
+        oauth_profile=oauth_profile, created_by=acting_user, status=Status.NOT_CONNECTED,
+    )
+    if spec.is_secondary:
+        connection.slot = Connection.Slot.SECONDARY
+    connection.settings = _clean_settings(spec, method.key, settings_values or {})
+    for secret_name, value in (secret_settings or {}).items():
+        seal_secret_setting(connection, secret_name, value)
+    connection.full_clean(exclude=["data_key"])
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError:
+        raise ValidationError({"name": "A connection with this name already exists in this project."}) from None
+    audit_record(connection=connection, action=AuditEvent.Action.CREATED, actor=acting_user, ip=ip,
+                 summary=f"Created {spec.name} connection “{connection.name}”",
+                 details={"app": spec.key, "environment": environment, "auth_method": method.key})
+    return connection
+
+
+def _clean_settings(spec, method_key: str, values: dict) -> dict:
+    try:
+        return spec.clean_settings(values, method=method_key,
+                                   allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+    except InvalidSettings as exc:
+        raise ValidationError({f"setting_{e.field}": e.message for e in exc.errors}) from None
+
+
+@transaction.atomic
+def connection_update(*, connection: Connection, acting_user: User, name: str | None = None,
+                      description: str | None = None, tags: list[str] | None = None,
+                      settings_values: dict | None = None, ip: str | None = None) -> Connection:
+    """Edit the non-secret parts. New credentials go through connection_set_credentials (tested first)."""
+    changes: dict[str, list] = {}
+    for attr, value in (("name", name), ("description", description), ("tags", tags)):
+        if value is not None and getattr(connection, attr) != value:
+            changes[attr] = [getattr(connection, attr), value]
+            setattr(connection, attr, value.strip() if isinstance(value, str) else value)
+    if settings_values is not None:
+        spec = registry().get(connection.connector_key)
+        cleaned = _clean_settings(spec, connection.auth_method, settings_values)
+        if cleaned != connection.settings:
+            changes["settings"] = [connection.settings, cleaned]
+            connection.settings = cleaned
+    if not changes:
+        return connection
+    connection.full_clean(exclude=["data_key"])
+    try:
+        with transaction.atomic():
+            connection.save(update_fields=[*(k for k in changes), "updated_at"])
+    except IntegrityError:
+        raise ValidationError({"name": "A connection with this name already exists in this project."}) from None
+    audit_record(connection=connection, action=AuditEvent.Action.SETTINGS_CHANGED, actor=acting_user, ip=ip,
+                 summary=f"Changed {', '.join(changes)}", details={"changes": changes})
+    return connection
+
+
+# --- credentials (Basic, API key) ---------------------------------------------------------------
+
+
+def connection_set_credentials(*, connection: Connection, acting_user: User, credentials: dict,
+                               secret_settings: dict | None = None, ip: str | None = None) -> TestOutcome:
+    """Check new credentials with the connector's test request, and keep them only if they work.
+
+    A failed check leaves the previous good credentials (if any) in place.
+    `credentials`: username/password, or api_key (and api_secret); values may be str or Secret.
+    """
+    from connections.client import connection_client
+
+    candidate = Connection.objects.get(pk=connection.pk)
+    for name in ("password", "api_key", "api_secret"):
+        if name in credentials:
+            seal_secret(candidate, name, credentials[name])
+    if "username" in credentials:
+        candidate.username = str(credentials["username"]).strip()
+    for secret_name, value in (secret_settings or {}).items():
+        seal_secret_setting(candidate, secret_name, value)
+
+    outcome = _run_test(connection_client(candidate))
+    reauthorize = connection.authorized_at is not None
+    if not outcome.ok:
+        audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
+                     summary=outcome.verdict.message, details={"reason": outcome.verdict.kind})
+        return outcome
+    now = timezone.now()
+    with transaction.atomic():
+        Connection.objects.filter(pk=connection.pk).update(
+            username=candidate.username, password=candidate.password, api_key=candidate.api_key,
+            api_secret=candidate.api_secret, secret_settings=candidate.secret_settings,
+            token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
+        )
+        _authorized(connection, acting_user, outcome, reauthorize=reauthorize, ip=ip,
+                    changed={name: MASK for name in (*credentials, *(secret_settings or {}))})
+    return outcome
+
+
+def connection_store_tokens(*, connection: Connection, acting_user: User, tokens, token_secret: Secret | None = None,
+                            ip: str | None = None) -> TestOutcome:
+    """Keep the tokens an OAuth flow produced, then test the connection with them."""
+    from connections.client import connection_client
+
+    reauthorize = connection.authorized_at is not None
+    row = Connection.objects.get(pk=connection.pk)
+    seal_secret(row, "access_token", tokens.access_token)
+    seal_secret(row, "refresh_token", tokens.refresh_token)
+    seal_secret(row, "previous_refresh_token", None)
+    seal_secret(row, "token_secret", token_secret)
+    now = timezone.now()
+    with transaction.atomic():
+        Connection.objects.filter(pk=row.pk).update(
+            data_key=row.data_key, access_token=row.access_token, refresh_token=row.refresh_token,
+            previous_refresh_token="", token_secret=row.token_secret,
+            access_token_expires_at=tokens.access_expires_at, refresh_token_expires_at=tokens.refresh_expires_at,
+            token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
+        )
+    row.refresh_from_db()
+    outcome = _run_test(connection_client(row))
+    if outcome.ok:
+        with transaction.atomic():
+            _authorized(row, acting_user, outcome, reauthorize=reauthorize, ip=ip)
+    else:
+        audit_record(connection=row, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
+                     summary=outcome.verdict.message, details={"reason": outcome.verdict.kind})
+        connection_record_check(connection=row, outcome=outcome)
+    return outcome
+
+
+def _authorized(connection: Connection, acting_user: User, outcome: TestOutcome, *, reauthorize: bool,
+                ip: str | None, changed: dict | None = None) -> None:
+    """Audit a successful (re-)authorization; `changed` names the credential fields set, values masked."""
+    action = AuditEvent.Action.REAUTHORIZED if reauthorize else AuditEvent.Action.AUTHORIZED
+    audit_record(connection=connection, action=action, actor=acting_user, ip=ip,
+                 summary=f"{'Re-authorized' if reauthorize else 'Authorized'}: connected as {outcome.identity or '—'}",
+                 details={"credentials": changed} if changed else None)
+    connection_record_check(connection=connection, outcome=outcome, actor=acting_user)
+
+
+# --- test and health ----------------------------------------------------------------------------
+
+
+def _run_test(client) -> TestOutcome:
+    """Send the connector's test request through `client` and say what it means."""
+    spec, connection = client.spec, client.connection
+    try:
+        resolved = spec.test_request(connection.settings, connection.environment, method=connection.auth_method,
+                                     allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+        response = client.send(resolved)
+    except ConnectionProblem as problem:
+        return TestOutcome(ok=False, verdict=problem.verdict, status_code=problem.verdict.status_code)
+    verdict = client.verdict(response, test=True)
+    if verdict is None and response.status_code not in resolved.expected_status:
+        verdict = Verdict(Kind.OTHER, f"{spec.name} answered the connection test with HTTP {response.status_code}.",
+                          status_code=response.status_code, recommendations=RECOMMENDATIONS[Kind.OTHER])
+    if verdict is not None:
+        return TestOutcome(ok=False, verdict=verdict, status_code=response.status_code)
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    identity = spec.test.identity_from(payload) or ""
+    return TestOutcome(ok=True, identity=identity[:255], status_code=response.status_code)
+
+
+def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None) -> TestOutcome:
+    """Run the connector's test request now and record what it says (status, identity, audit)."""
+    from connections.client import connection_client
+
+    if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
+        return TestOutcome(ok=False, verdict=Verdict(
+            Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
+            recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
+    try:
+        client = connection_client(connection)
+    except ConnectionProblem as problem:
+        return TestOutcome(ok=False, verdict=problem.verdict)
+    outcome = _run_test(client)
+    if acting_user is not None:
+        audit_record(connection=connection, action=AuditEvent.Action.TESTED, actor=acting_user, ip=ip,
+                     summary=outcome.message, details={"ok": outcome.ok, "status_code": outcome.status_code})
+    connection_record_check(connection=connection, outcome=outcome, actor=acting_user)
+    return outcome
+
+
+_REASON_FOR_KIND = {
+    Kind.CREDENTIALS_INVALID: Reason.CREDENTIALS_INVALID,
+    Kind.INSUFFICIENT_PERMISSIONS: Reason.INSUFFICIENT_PERMISSIONS,
+}
+
+
+def connection_record_check(*, connection: Connection, outcome: TestOutcome, actor: User | None = None) -> bool:
+    """Apply a test's outcome to the connection's status; returns whether the status or reason changed.
+
+    Success → connected. 401/403 (and the connector's invalid rules) → error at once. Transient failures
+    → still connected until they have lasted SPLICE_UNREACHABLE_AFTER seconds, then error/unreachable.
+    """
+    now = timezone.now()
+    current = Connection.objects.filter(pk=connection.pk).values(
+        "status", "error_reason", "failing_since", "consecutive_failures").first()
+    if current is None:
+        return False
+    update: dict = {"last_checked_at": now}
+    if outcome.ok:
+        update |= {"status": Status.CONNECTED, "error_reason": "", "error_message": "", "error_since": None,
+                   "last_ok_at": now, "failing_since": None, "consecutive_failures": 0}
+        if outcome.identity:
+            update["identity"] = outcome.identity
+    elif outcome.verdict.kind in _REASON_FOR_KIND:
+        reason = _REASON_FOR_KIND[outcome.verdict.kind]
+        update |= {"status": Status.ERROR, "error_reason": reason, "error_message": outcome.verdict.message,
+                   "failing_since": current["failing_since"] or now,
+                   "consecutive_failures": current["consecutive_failures"] + 1}
+        if current["error_reason"] != reason or current["status"] != Status.ERROR:
+            update["error_since"] = now
+    else:
+        failing_since = current["failing_since"] or now
+        update |= {"failing_since": failing_since, "consecutive_failures": current["consecutive_failures"] + 1}
+        unreachable = now - failing_since >= timedelta(seconds=settings.SPLICE_UNREACHABLE_AFTER)
+        if unreachable and current["status"] in (Status.CONNECTED, Status.ERROR):
+            update |= {"status": Status.ERROR, "error_reason": Reason.UNREACHABLE,
+                       "error_message": outcome.verdict.message}
+            if current["error_reason"] != Reason.UNREACHABLE:
+                update["error_since"] = failing_since
+        elif current["status"] == Status.NOT_CONNECTED:
+            update["error_message"] = outcome.verdict.message
+    if current["status"] == Status.DISCONNECTED:
+        return False  # a late check never revives a connection someone disconnected
+    Connection.objects.filter(pk=connection.pk).update(**update)
+    new_status = update.get("status", current["status"])
+    new_reason = update.get("error_reason", current["error_reason"])
+    changed = (new_status, new_reason) != (current["status"], current["error_reason"])
+    if changed:
+        connection.refresh_from_db()
+        audit_record(connection=connection, action=AuditEvent.Action.STATUS_CHANGED, actor=actor,
+                     summary=f"{Status(current['status']).label} → {Status(new_status).label}"
+                             + (f" ({Reason(new_reason).label})" if new_reason else ""),
+                     details={"from": current["status"], "to": new_status, "reason": new_reason,
+                              "from_reason": current["error_reason"]})
+    return changed
+
+
+# --- retire -------------------------------------------------------------------------------------
+
+
+def running_recipes_using(connection: Connection):
+    from recipes.models import Recipe
+
+    return Recipe.objects.filter(bindings__connection=connection, running=True).distinct()
+
+
+def recipes_using(connection: Connection):
+    from recipes.models import Recipe
+
+    return Recipe.objects.filter(bindings__connection=connection).distinct()
+
+
+@transaction.atomic
+def connection_disconnect(*, connection: Connection, acting_user: User, force: bool = False,
+                          ip: str | None = None) -> Connection:
+    """Erase the credentials and mark the connection disconnected. Running recipes need `force`."""
+    running = list(running_recipes_using(connection))
+    if running and not force:
+        raise ConnectionInUse(
+            f"{len(running)} running recipe(s) use this connection; disconnecting will stop them from working.",
+            running,
+        )
+    previous = connection.status
+    Connection.objects.filter(pk=connection.pk).update(
+        **{name: "" for name in CONNECTION_SECRET_FIELDS}, secret_settings={}, status=Status.DISCONNECTED,
+        error_reason="", error_message="", error_since=None, access_token_expires_at=None,
+        refresh_token_expires_at=None, token_version=F("token_version") + 1, updated_at=timezone.now(),
+    )
+    connection.refresh_from_db()
+    audit_record(connection=connection, action=AuditEvent.Action.DISCONNECTED, actor=acting_user, ip=ip,
+                 summary="Disconnected; credentials erased" + (" (running recipes affected)" if running else ""),
+                 details={"from": previous, "running_recipes": [r.pk for r in running]})
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, acting_user: User, ip: str | None = None) -> None:
+    """Delete a disconnected connection that no recipe uses."""
+    if connection.status != Status.DISCONNECTED:
+        raise ValidationError("Disconnect the connection before deleting it.")
+    used_by = list(recipes_using(connection))
+    if used_by:
+        raise ConnectionInUse(f"{len(used_by)} recipe(s) still use this connection.", used_by)
+    audit_record(connection=connection, action=AuditEvent.Action.DELETED, actor=acting_user, ip=ip,
+                 summary=f"Deleted “{connection.name}”")
+    connection.delete()
+
+
+# --- OAuth profiles -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def oauth_profile_create(*, connector_key: str, name: str, client_id: str, client_secret: str | Secret,
+                         acting_user: User | None, is_default: bool = False) -> OAuthProfile:
+    """Register the client id and secret a deployment got from an app; the secret is sealed at once."""
+    spec = registry().get(connector_key)
+    if not spec.has_oauth:
+        raise ValidationError({"connector_key": f"{spec.name} does not use OAuth."})
+    if is_default:
+        OAuthProfile.objects.filter(connector_key=spec.primary_key, is_default=True).update(is_default=False)
+    profile = OAuthProfile(connector_key=spec.primary_key, name=name.strip(), client_id=client_id.strip(),
+                           is_default=is_default, created_by=acting_user)
+    seal_secret(profile, "client_secret", client_secret)
+    profile.full_clean(exclude=["data_key", "client_secret"])
+    profile.save()
+    return profile
+
+
+@transaction.atomic
+def oauth_profile_set_secret(*, profile: OAuthProfile, client_secret: str | Secret) -> None:
+    seal_secret(profile, "client_secret", client_secret)
+    profile.save(update_fields=["client_secret", "data_key", "updated_at"])

@@ -1,0 +1,222 @@
+"""OAuth 2.0 token refresh: single-flight and crash-safe per connection, with no transaction held open
+across the HTTP call.
+
+Providers rotate refresh tokens, so two concurrent refreshes would lose one. One caller claims a short
+lease on the row with a single atomic UPDATE; the others wait for the token version to move. The
+winner re-reads the row (someone may have refreshed already), calls the token endpoint, and writes the
+new tokens with a version check. A worker killed mid-refresh leaves only a lease that expires.
+The refresh token just used is kept as `previous_refresh_token` until the new one has worked once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
+from requests.auth import HTTPBasicAuth
+from requests_oauthlib import OAuth2Session
+
+from connections.credentials import open_secret, seal_secret
+from connections.models import Connection
+from connections.problems import (
+    RECOMMENDATIONS,
+    ConnectionProblem,
+    Kind,
+    Verdict,
+    classify_exception,
+    classify_status,
+)
+from connections.vault import Secret
+
+__all__ = [
+    "TokenSet",
+    "client_auth",
+    "client_credentials_token",
+    "ensure_fresh_token",
+    "oauth_error_verdict",
+    "token_set_from_response",
+]
+
+logger = logging.getLogger(__name__)
+
+# Refresh this long before the access token expires, so a request never leaves with a dying token.
+EXPIRY_SKEW = timedelta(seconds=60)
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: Secret
+    refresh_token: Secret | None
+    access_expires_at: datetime | None
+    refresh_expires_at: datetime | None
+
+
+def token_set_from_response(token: dict, *, refresh_expires_in: int | None = None) -> TokenSet:
+    """Tokens from a token-endpoint response; the refresh token's life from the response or the spec."""
+    now = timezone.now()
+    expires_in = token.get("expires_in")
+    refresh_in = token.get("refresh_token_expires_in") or refresh_expires_in
+    refresh = token.get("refresh_token")
+    return TokenSet(
+        access_token=Secret(str(token["access_token"])),
+        refresh_token=Secret(str(refresh)) if refresh else None,
+        access_expires_at=now + timedelta(seconds=int(expires_in)) if expires_in else None,
+        refresh_expires_at=now + timedelta(seconds=int(refresh_in)) if refresh_in else None,
+    )
+
+
+def _lease_seconds() -> float:
+    return settings.SPLICE_REFRESH_LEASE_SECONDS
+
+
+def _needs_refresh(row: Connection) -> bool:
+    expires = row.access_token_expires_at
+    return not row.access_token or (expires is not None and expires <= timezone.now() + EXPIRY_SKEW)
+
+
+def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None) -> Connection:
+    """Return the connection row with a usable access token, refreshing it at most once across all callers.
+
+    `stale_version`: the token version a caller saw rejected (401); refresh unless it already moved on.
+    `oauth`: the resolved OAuth 2.0 method and client (connections.client passes them).
+    Raises ConnectionProblem (credentials_invalid on invalid_grant; transient otherwise).
+    """
+    deadline = time.monotonic() + _lease_seconds() + settings.SPLICE_HTTP_TIMEOUT + 5
+    while True:
+        row = Connection.objects.get(pk=connection.pk)
+        moved_on = stale_version is not None and row.token_version != stale_version
+        if moved_on or (stale_version is None and not _needs_refresh(row)):
+            return row
+        now = timezone.now()
+        owner = uuid.uuid4().hex
+        claimed = Connection.objects.filter(
+            Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now),
+            pk=row.pk, token_version=row.token_version,
+        ).update(refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        if claimed:
+            return _refresh_under_lease(row, owner, oauth)
+        if time.monotonic() > deadline:
+            raise ConnectionProblem(Verdict(
+                Kind.TRANSIENT, "Another worker is still refreshing this connection's token; try again shortly.",
+                recommendations=RECOMMENDATIONS[Kind.TRANSIENT],
+            ))
+        time.sleep(_POLL_SECONDS)
+
+
+def _release(row: Connection, owner: str) -> None:
+    Connection.objects.filter(pk=row.pk, refresh_lease_owner=owner).update(
+        refresh_lease_owner="", refresh_lease_expires_at=None
+    )
+
+
+def _refresh_under_lease(row: Connection, owner: str, oauth) -> Connection:
+    method, profile_client = oauth
+    try:
+        if method.grant == "client_credentials":
+            tokens = client_credentials_token(method, profile_client)
+            used = None
+        else:
+            tokens, used = _refresh_with_fallback(row, method, profile_client)
+    except BaseException:
+        _release(row, owner)
+        raise
+    staged = Connection(pk=row.pk, vault_id=row.vault_id, data_key=row.data_key)
+    seal_secret(staged, "access_token", tokens.access_token)
+    seal_secret(staged, "refresh_token", tokens.refresh_token or open_secret(row, "refresh_token"))
+    seal_secret(staged, "previous_refresh_token", used)
+    update = {
+        "access_token": staged.access_token,
+        "refresh_token": staged.refresh_token,
+        "previous_refresh_token": staged.previous_refresh_token,
+        "access_token_expires_at": tokens.access_expires_at,
+        "token_version": F("token_version") + 1,
+        "refresh_lease_owner": "",
+        "refresh_lease_expires_at": None,
+    }
+    if tokens.refresh_expires_at is not None:
+        update["refresh_token_expires_at"] = tokens.refresh_expires_at
+    written = Connection.objects.filter(pk=row.pk, refresh_lease_owner=owner, token_version=row.token_version) \
+        .update(**update)
+    if not written:
+        # Our lease ran out and another caller refreshed meanwhile: its tokens win; use them.
+        logger.warning("Token refresh for connection %s finished after its lease expired", row.pk)
+    return Connection.objects.get(pk=row.pk)
+
+
+def _refresh_with_fallback(row: Connection, method, client) -> tuple[TokenSet, Secret | None]:
+    """Refresh with the current refresh token; if the app says invalid_grant, try the previous one once
+    (the new one may never have reached the app's storage). Returns the tokens and the refresh token used."""
+    current = open_secret(row, "refresh_token")
+    previous = open_secret(row, "previous_refresh_token")
+    if current is None:
+        raise ConnectionProblem(_invalid("The connection has no refresh token; re-authorize it."))
+    try:
+        return _refresh_request(method, client, current), current
+    except ConnectionProblem as problem:
+        if problem.verdict.kind != Kind.CREDENTIALS_INVALID or previous is None or previous == current:
+            raise
+        return _refresh_request(method, client, previous), previous
+
+
+def _invalid(message: str) -> Verdict:
+    return Verdict(Kind.CREDENTIALS_INVALID, message, recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID])
+
+
+def client_auth(method, client, *, fetch: bool) -> dict:
+    """Client authentication for the token endpoint, as the spec's `client_auth` says."""
+    client_id, client_secret = client
+    secret = client_secret.reveal() if client_secret else ""
+    if method.client_auth == "client_secret_basic":
+        return {"auth": HTTPBasicAuth(client_id, secret)}
+    if fetch:
+        return {"include_client_id": True, "client_secret": secret}
+    return {"client_id": client_id, "client_secret": secret}
+
+
+def _refresh_request(method, client, refresh_token: Secret) -> TokenSet:
+    client_id, _ = client
+    oauth = OAuth2Session(client_id=client_id)
+    try:
+        token = oauth.refresh_token(
+            method.token_url, refresh_token=refresh_token.reveal(), timeout=settings.SPLICE_HTTP_TIMEOUT,
+            **client_auth(method, client, fetch=False),
+        )
+    except OAuth2Error as exc:
+        raise ConnectionProblem(oauth_error_verdict(exc)) from None
+    except Exception as exc:  # network failures: transient; the message names no token
+        raise ConnectionProblem(classify_exception(exc)) from None
+    return token_set_from_response(token, refresh_expires_in=method.refresh_token_expires_in)
+
+
+def client_credentials_token(method, client) -> TokenSet:
+    """A new access token with the client credentials grant."""
+    client_id, _ = client
+    oauth = OAuth2Session(client=BackendApplicationClient(client_id=client_id))
+    try:
+        token = oauth.fetch_token(
+            method.token_url, scope=method.scope_string() or None, timeout=settings.SPLICE_HTTP_TIMEOUT,
+            **client_auth(method, client, fetch=True),
+        )
+    except OAuth2Error as exc:
+        raise ConnectionProblem(oauth_error_verdict(exc)) from None
+    except Exception as exc:
+        raise ConnectionProblem(classify_exception(exc)) from None
+    return token_set_from_response(token)
+
+
+def oauth_error_verdict(exc: OAuth2Error) -> Verdict:
+    """invalid_grant / invalid_client / unauthorized_client mean the grant or client is no longer valid."""
+    if exc.error in {"invalid_grant", "invalid_client", "unauthorized_client"}:
+        return _invalid(f"The app refused the token request ({exc.error}): credentials were changed or revoked.")
+    if exc.status_code and (verdict := classify_status(exc.status_code)) is not None:
+        return verdict
+    return Verdict(Kind.TRANSIENT, f"The app's token endpoint answered with an error ({exc.error}).",
+                   status_code=exc.status_code, recommendations=RECOMMENDATIONS[Kind.TRANSIENT])
