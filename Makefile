@@ -35,6 +35,7 @@ browser:
 run: install
 	mkdir -p var
 	SPLICE_DEBUG=$${SPLICE_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	SPLICE_DEBUG=$${SPLICE_DEBUG:-1} $(BIN)/python manage.py sync_oauth_profiles
 	SPLICE_DEBUG=$${SPLICE_DEBUG:-1} $(BIN)/python manage.py load_demo
 	SPLICE_DEBUG=$${SPLICE_DEBUG:-1} $(BIN)/honcho -f Procfile.dev start
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
@@ -17,6 +19,7 @@ from accounts.access import MissingPrivilege, privilege_name, privilege_required
 from accounts.forms import ProfileForm, ProjectForm, ShareProjectForm
 from accounts.models import ProjectAccess, User
 from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
+from connections.selectors import connections_needing_attention
 
 
 def home(request):
@@ -36,7 +39,8 @@ def project_list(request):
     if query:
         projects = projects.filter(name__icontains=query)
     page = Paginator(projects, 25).get_page(request.GET.get("page"))
-    return render(request, "accounts/project_list.html", {"page": page, "query": query})
+    page_query = urlencode({"q": query}) if query else ""
+    return render(request, "accounts/project_list.html", {"page": page, "query": query, "page_query": page_query})
 
 
 @privilege_required("accounts.add_project")
@@ -57,7 +61,9 @@ def project_detail(request, pk: int):
     can_manage = request.user.has_perm(f"accounts.{ProjectAccess.MANAGE.value}", project)
     context = {
         "project": project,
+        "can_use": request.user.has_perm(f"accounts.{ProjectAccess.USE.value}", project),
         "connections": project.connections.all()[:50],
+        "attention": connections_needing_attention(project.connections.all()),
         "recipes": project.recipes.all()[:50],
         "can_manage": can_manage,
         "members": project_members(project) if can_manage else None,

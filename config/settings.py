@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Custom connectors saved by another process join this one's catalog (one cheap query).
+    "connections.custom.CustomConnectorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -81,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.navigation",
+                "connections.context_processors.health",
             ],
         },
     },
@@ -97,8 +100,9 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "splice.sqlite3",
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-            # A file, not shared memory, so the test suite's threads and worker processes share it.
-            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
+            # A file, not shared memory, so the test suite's threads and worker processes share it;
+            # one per test run, so runs side by side don't share it.
+            "TEST": {"NAME": VAR_DIR / f"test-{os.getpid()}.sqlite3"},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -113,14 +117,17 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     _broker_dir = VAR_DIR / "broker"
-    for _folder in ("queue", "processed", "results"):
+    for _folder in ("queue", "processed", "results", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # broadcast messages (e.g. a worker's ping)
         "store_processed": False,
+        # Look for new messages every 0.1 s, not every second: a task (and each task it starts) begins sooner.
+        "polling_interval": 0.1,
     }
     CELERY_RESULT_BACKEND = f"file://{_broker_dir / 'results'}"
 
@@ -132,6 +139,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("SPLICE_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_RESULT_EXPIRES = 3600
+# Celery's Django fix-up closes the database connections around every task unless this is set; reconnecting
+# to PostgreSQL then costs more than a short task itself. Reuse them, and recycle them every 2 × this many tasks.
+CELERY_DB_REUSE_MAX = 500
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 
@@ -175,6 +185,8 @@ EMAIL_HOST_USER = env_str("SPLICE_EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("SPLICE_EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("SPLICE_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("SPLICE_DEFAULT_FROM_EMAIL", "Splice <splice@localhost>")
+# Where the file-based backend (django.core.mail.backends.filebased.EmailBackend) writes messages.
+EMAIL_FILE_PATH = env_str("SPLICE_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Security: production-safe unless DEBUG ---
@@ -215,6 +227,27 @@ if SPLICE_ALLOW_INSECURE_LOOPBACK:
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
 # Transient failures (timeouts, 5xx, 429) mark a connection "unreachable" only after this long without success.
 SPLICE_UNREACHABLE_AFTER = env_int("SPLICE_UNREACHABLE_AFTER", 30 * 60)
+
+# --- Connection health (connections.health): the periodic sweep, its politeness, notifications ---
+# Seconds between sweeps; the migration that creates the beat schedule reads it (later changes: Django admin).
+SPLICE_HEALTH_INTERVAL = env_int("SPLICE_HEALTH_INTERVAL", 15 * 60)
+# How many connections the sweep reads and enqueues at a time.
+SPLICE_HEALTH_BATCH_SIZE = env_int("SPLICE_HEALTH_BATCH_SIZE", 500)
+# At most this many checks talk to one app host at once, across all workers.
+SPLICE_HEALTH_PER_HOST_CONCURRENCY = env_int("SPLICE_HEALTH_PER_HOST_CONCURRENCY", 4)
+# Checks start at a random moment within this many seconds of the sweep, not all at once.
+SPLICE_HEALTH_JITTER = env_int("SPLICE_HEALTH_JITTER", 30)
+# The Celery queue of the health tasks (a worker must consume it: `celery worker -Q celery,<queue>`).
+SPLICE_HEALTH_QUEUE = env_str("SPLICE_HEALTH_QUEUE", "celery")
+CELERY_TASK_ROUTES = {"splice.health.*": {"queue": SPLICE_HEALTH_QUEUE}}
+# One check: the test request, a token refresh and the retry after it, plus waiting for another refresh.
+SPLICE_HEALTH_CHECK_TIME_LIMIT = int(3 * SPLICE_HTTP_TIMEOUT + SPLICE_REFRESH_LEASE_SECONDS + 30)
+# Check history older than this many days is pruned daily.
+SPLICE_CHECK_HISTORY_DAYS = env_int("SPLICE_CHECK_HISTORY_DAYS", 30)
+# Warn this many days before a refresh token or an OAuth client secret expires.
+SPLICE_EXPIRY_WARNING_DAYS = env_int("SPLICE_EXPIRY_WARNING_DAYS", 7)
+# At most one "broke" message per connection and reason within this many seconds.
+SPLICE_NOTIFY_EVERY = env_int("SPLICE_NOTIFY_EVERY", 60 * 60)
 # An authorization started in the browser must come back within this many seconds.
 SPLICE_OAUTH_FLOW_TTL = env_int("SPLICE_OAUTH_FLOW_TTL", 600)
 # Where custom connector specs (YAML) are loaded from at start, besides the built-in catalog.
@@ -232,5 +265,7 @@ LOGGING = {
         # Both log whole token requests and responses at DEBUG: never let them below WARNING.
         "oauthlib": {"level": "WARNING"},
         "requests_oauthlib": {"level": "WARNING"},
+        # Logs each request line at DEBUG, query string included (where an API key may travel).
+        "urllib3": {"level": "WARNING"},
     },
 }

@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("connections/", include("connections.urls")),
+    path("notifications/", include("connections.notification_urls")),
     path("recipes/", include("recipes.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -29,6 +29,10 @@ __all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "spec_fo
 
 
 def spec_for(connection: Connection) -> ConnectorSpec:
+    """The connection's connector, including custom ones saved since this process (a worker) started."""
+    from connections.custom import ensure_custom_connectors_loaded
+
+    ensure_custom_connectors_loaded()
     return registry().get(connection.connector_key)
 
 
@@ -157,10 +161,10 @@ class ConnectionClient:
         value = method.render(key.reveal(), secret.reveal() if secret else None)
         if method.in_ == "basic":
             return HTTPBasicAuth(value, secret.reveal() if secret else "")
-        if method.in_ == "query":
-            params[method.name or "api_key"] = value
-        else:
-            headers[method.name or "Authorization"] = value
+        carrier = params if method.in_ == "query" else headers
+        carrier[method.name or ("api_key" if method.in_ == "query" else "Authorization")] = value
+        if method.secret_name and secret:
+            carrier[method.secret_name] = secret.reveal()
         return None
 
 

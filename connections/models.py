@@ -14,7 +14,17 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
-__all__ = ["AuditEvent", "Connection", "OAuthFlow", "OAuthProfile"]
+__all__ = [
+    "AuditEvent",
+    "Connection",
+    "ConnectionCheck",
+    "ConnectionHealth",
+    "HealthHostSlot",
+    "HealthSweep",
+    "Notification",
+    "OAuthFlow",
+    "OAuthProfile",
+]
 
 
 class Connection(models.Model):
@@ -145,6 +155,13 @@ class Connection(models.Model):
     def needs_attention(self) -> bool:
         return self.status == self.Status.ERROR
 
+    @property
+    def recommendations(self) -> list[str]:
+        """The seed's recommended fixes for the current error, most likely first."""
+        from connections.problems import RECOMMENDATIONS
+
+        return RECOMMENDATIONS.get(self.error_reason, []) if self.status == self.Status.ERROR else []
+
     def clean(self) -> None:
         from connections.catalog import UnknownConnector, registry
 
@@ -254,3 +271,207 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.connection_name}"
+
+
+class CustomConnector(models.Model):
+    """A connector spec an admin uploaded in Splice (not a file): its current YAML, and whether it is offered.
+
+    Every save writes a `CustomConnectorVersion`. `revision` goes up with every change, enabling and
+    disabling included, so that other processes notice the change cheaply (connections.custom).
+    """
+
+    key = models.CharField(max_length=50, unique=True, editable=False,
+                           help_text="From the spec; permanent, because connections store it.")
+    name = models.CharField(max_length=200, editable=False, help_text="From the spec, for lists.")
+    yaml = models.TextField("YAML spec")
+    enabled = models.BooleanField(default=True, help_text="Disabled connectors are not offered for new connections.")
+    revision = models.PositiveIntegerField(default=1, editable=False)
+    created_by = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    updated_by = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "key"]
+        # Access is the "Manage connectors" privilege (connections.manage_connectors), not per-model permissions.
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class CustomConnectorVersion(models.Model):
+    """One saved text of a custom connector's spec: who saved it, when, and what changed."""
+
+    connector = models.ForeignKey(CustomConnector, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    yaml = models.TextField("YAML spec")
+    summary = models.CharField(max_length=300, blank=True)
+    changed_by = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connector", "-number"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "number"], name="custom_connector_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector.key} v{self.number}"
+
+
+# --- health: the periodic sweep, check history, notifications (connections.health) ---------------
+
+
+class HealthSweep(models.Model):
+    """One run of the periodic health sweep: what it planned and did, how long it took.
+
+    At most one sweep runs at a time: `running` is unique among running rows (a partial unique index),
+    and a sweep that never finished (its worker died) stops counting as running at `lock_expires_at`.
+    """
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    running = models.BooleanField(default=True)
+    lock_expires_at = models.DateTimeField()
+    planning_done = models.BooleanField(default=False, help_text="Every check of this sweep is enqueued.")
+    planned = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    ok = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0, help_text="Checked by someone else meanwhile, or not due.")
+    changed = models.PositiveIntegerField(default=0, help_text="Checks that changed a connection's status.")
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["running"], condition=models.Q(running=True),
+                                    name="health_sweep_one_running"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Health sweep {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+
+
+class ConnectionHealth(models.Model):
+    """The sweep's bookkeeping for one connection: when it may be checked next, and who is checking it now."""
+
+    connection = models.OneToOneField(Connection, primary_key=True, on_delete=models.CASCADE, related_name="health")
+    next_check_at = models.DateTimeField(null=True, blank=True,
+                                         help_text="Backoff: sweeps skip it before this while it keeps failing.")
+    retry_after_until = models.DateTimeField(null=True, blank=True,
+                                             help_text="The app asked (Retry-After) not to be called before this.")
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    counted_sweep = models.ForeignKey(HealthSweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                      help_text="The last sweep that counted this connection (each counts it once).")
+    expiry_warned_for = models.DateTimeField(null=True, blank=True,
+                                             help_text="The credential expiry its people were last warned about.")
+
+    class Meta:
+        default_permissions = ()
+        indexes = [models.Index(fields=["next_check_at"], name="connection_health_due_idx")]
+
+    def __str__(self) -> str:
+        return f"Health of connection {self.connection_id}"
+
+
+class HealthHostSlot(models.Model):
+    """One of the N slots that bound concurrent checks against one app host (a semaphore in the database,
+    so it holds across worker processes with or without Redis). A slot whose holder died frees itself
+    at `expires_at`."""
+
+    host = models.CharField(max_length=255)
+    slot = models.PositiveSmallIntegerField()
+    owner = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["host", "slot"], name="health_host_slot_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.host} #{self.slot}"
+
+
+class ConnectionCheck(models.Model):
+    """One check of a connection and what it did to its status. Never holds a secret: the message is the
+    classification's (connections.problems), which names no credential."""
+
+    class Source(models.TextChoices):
+        SWEEP = "sweep", "Scheduled check"
+        CHECK = "check", "Check now"
+        TEST = "test", "Test now"
+        AUTHORIZATION = "authorization", "Authorization"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="checks")
+    checked_at = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.TEST)
+    ok = models.BooleanField()
+    kind = models.CharField(max_length=32, help_text='"ok", or the kind of problem (connections.problems.Kind).')
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_before = models.CharField(max_length=16, choices=Connection.Status.choices)
+    reason_before = models.CharField(max_length=32, choices=Connection.ErrorReason.choices, blank=True)
+    status_after = models.CharField(max_length=16, choices=Connection.Status.choices)
+    reason_after = models.CharField(max_length=32, choices=Connection.ErrorReason.choices, blank=True)
+    actor = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+")
+    sweep = models.ForeignKey(HealthSweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="checks")
+
+    class Meta:
+        ordering = ["-checked_at", "-pk"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["connection", "-checked_at"], name="connection_check_recent_idx"),
+            models.Index(fields=["checked_at"], name="connection_check_prune_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Check of connection {self.connection_id} at {self.checked_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def changed(self) -> bool:
+        return (self.status_before, self.reason_before) != (self.status_after, self.reason_after)
+
+
+class Notification(models.Model):
+    """An in-app message to one person about one connection; also sent by email (`emailed_at`)."""
+
+    class Kind(models.TextChoices):
+        BROKE = "broke", "Connection needs attention"
+        RECOVERED = "recovered", "Connection working again"
+        EXPIRING = "expiring", "Credentials expiring soon"
+
+    recipient = models.ForeignKey(conf.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="notifications")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reason = models.CharField(max_length=32, blank=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    link = models.CharField(max_length=500, help_text="A path in Splice (emails prefix SPLICE_BASE_URL).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="notification_unread_idx"),
+            models.Index(fields=["connection", "kind", "-created_at"], name="notification_throttle_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

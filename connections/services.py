@@ -7,6 +7,7 @@ appear in audit events only as ••••.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 from accounts.models import Project, User
 from connections.catalog import InvalidSettings, registry
 from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_secret_setting
-from connections.models import AuditEvent, Connection, OAuthProfile
+from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthProfile
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
 
@@ -121,7 +122,7 @@ def _clean_settings(spec, method_key: str, values: dict) -> dict:
         return spec.clean_settings(values, method=method_key,
                                    allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
     except InvalidSettings as exc:
-        raise ValidationError({f"setting_{e.field}": e.message for e in exc.errors}) from None
+        raise ValidationError({f"setting_{name}": message for name, message in exc.errors.items()}) from None
 
 
 @transaction.atomic
@@ -183,6 +184,8 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     now = timezone.now()
     with transaction.atomic():
         Connection.objects.filter(pk=connection.pk).update(
+            # The candidate's data key too: sealing made one if the row had none yet.
+            data_key=candidate.data_key,
             username=candidate.username, password=candidate.password, api_key=candidate.api_key,
             api_secret=candidate.api_secret, secret_settings=candidate.secret_settings,
             token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
@@ -219,7 +222,7 @@ def connection_store_tokens(*, connection: Connection, acting_user: User, tokens
     else:
         audit_record(connection=row, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
                      summary=outcome.verdict.message, details={"reason": outcome.verdict.kind})
-        connection_record_check(connection=row, outcome=outcome)
+        connection_record_check(connection=row, outcome=outcome, source=ConnectionCheck.Source.AUTHORIZATION)
     return outcome
 
 
@@ -230,7 +233,8 @@ def _authorized(connection: Connection, acting_user: User, outcome: TestOutcome,
     audit_record(connection=connection, action=action, actor=acting_user, ip=ip,
                  summary=f"{'Re-authorized' if reauthorize else 'Authorized'}: connected as {outcome.identity or '—'}",
                  details={"credentials": changed} if changed else None)
-    connection_record_check(connection=connection, outcome=outcome, actor=acting_user)
+    connection_record_check(connection=connection, outcome=outcome, actor=acting_user,
+                            source=ConnectionCheck.Source.AUTHORIZATION)
 
 
 # --- test and health ----------------------------------------------------------------------------
@@ -259,23 +263,28 @@ def _run_test(client) -> TestOutcome:
     return TestOutcome(ok=True, identity=identity[:255], status_code=response.status_code)
 
 
-def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None) -> TestOutcome:
-    """Run the connector's test request now and record what it says (status, identity, audit)."""
+def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None,
+                    source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None) -> TestOutcome:
+    """Run the connector's test request now and record what it says (status, identity, audit, check history).
+
+    `source` and `sweep_id` say what asked for the check (connections.health runs the scheduled ones)."""
     from connections.client import connection_client
 
     if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
         return TestOutcome(ok=False, verdict=Verdict(
             Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
             recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
+    started = time.monotonic()
     try:
-        client = connection_client(connection)
-    except ConnectionProblem as problem:
-        return TestOutcome(ok=False, verdict=problem.verdict)
-    outcome = _run_test(client)
+        outcome = _run_test(connection_client(connection))
+    except ConnectionProblem as problem:  # e.g. the app's OAuth profile is missing: nothing was sent
+        outcome = TestOutcome(ok=False, verdict=problem.verdict)
+    duration_ms = int((time.monotonic() - started) * 1000)
     if acting_user is not None:
         audit_record(connection=connection, action=AuditEvent.Action.TESTED, actor=acting_user, ip=ip,
                      summary=outcome.message, details={"ok": outcome.ok, "status_code": outcome.status_code})
-    connection_record_check(connection=connection, outcome=outcome, actor=acting_user)
+    connection_record_check(connection=connection, outcome=outcome, actor=acting_user, source=source,
+                            sweep_id=sweep_id, duration_ms=duration_ms)
     return outcome
 
 
@@ -285,14 +294,21 @@ _REASON_FOR_KIND = {
 }
 
 
-def connection_record_check(*, connection: Connection, outcome: TestOutcome, actor: User | None = None) -> bool:
+@transaction.atomic
+def connection_record_check(*, connection: Connection, outcome: TestOutcome, actor: User | None = None,
+                            source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None,
+                            duration_ms: int | None = None) -> bool:
     """Apply a test's outcome to the connection's status; returns whether the status or reason changed.
 
     Success → connected. 401/403 (and the connector's invalid rules) → error at once. Transient failures
     → still connected until they have lasted SPLICE_UNREACHABLE_AFTER seconds, then error/unreachable.
+    Every check goes into the history; a change also notifies the owner and the project's managers.
     """
+    from connections.health import connection_check_log, connection_status_notify
+
     now = timezone.now()
-    current = Connection.objects.filter(pk=connection.pk).values(
+    # Locked (PostgreSQL; SQLite's write transactions are serial anyway): a concurrent check waits for this one.
+    current = Connection.objects.select_for_update().filter(pk=connection.pk).values(
         "status", "error_reason", "failing_since", "consecutive_failures").first()
     if current is None:
         return False
@@ -313,7 +329,9 @@ def connection_record_check(*, connection: Connection, outcome: TestOutcome, act
         failing_since = current["failing_since"] or now
         update |= {"failing_since": failing_since, "consecutive_failures": current["consecutive_failures"] + 1}
         unreachable = now - failing_since >= timedelta(seconds=settings.SPLICE_UNREACHABLE_AFTER)
-        if unreachable and current["status"] in (Status.CONNECTED, Status.ERROR):
+        # Only a working (or already unreachable) connection becomes unreachable: an outage must not replace
+        # "credentials revoked" or "lacks permission", whose fix (re-authorize) still applies.
+        if unreachable and (current["status"] == Status.CONNECTED or current["error_reason"] == Reason.UNREACHABLE):
             update |= {"status": Status.ERROR, "error_reason": Reason.UNREACHABLE,
                        "error_message": outcome.verdict.message}
             if current["error_reason"] != Reason.UNREACHABLE:
@@ -333,6 +351,11 @@ def connection_record_check(*, connection: Connection, outcome: TestOutcome, act
                              + (f" ({Reason(new_reason).label})" if new_reason else ""),
                      details={"from": current["status"], "to": new_status, "reason": new_reason,
                               "from_reason": current["error_reason"]})
+    before, after = (current["status"], current["error_reason"]), (new_status, new_reason)
+    connection_check_log(connection=connection, outcome=outcome, before=before, after=after, checked_at=now,
+                         source=source, actor=actor, sweep_id=sweep_id, duration_ms=duration_ms)
+    if changed:
+        connection_status_notify(connection=connection, before=before, after=after)
     return changed
 
 

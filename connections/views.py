@@ -1,34 +1,237 @@
-"""Connection pages and the OAuth callback.
+"""Connection pages: the list, the wizard (pick an app, describe, authorize), a connection's page and
+its actions (test, re-authorize, edit, disconnect, delete), the audit log, and the OAuth callback.
 
-Each view checks a privilege (accounts.access) and narrows to the projects the user may access
-(connections.selectors), so another project's connection is a 404.
+Each view makes two checks: a privilege (accounts.access: a 403 naming it) and project access
+(connections.selectors: a connection or project the user cannot access is a 404).
 """
 
+from __future__ import annotations
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from accounts.access import privilege_required
-from connections.oauth import AuthorizationRefused, connection_authorize_complete
-from connections.selectors import connections_for_user
+from accounts.access import privilege_required, require_privilege
+from accounts.models import ProjectAccess, User
+from accounts.selectors import projects_for_user
+from connections import services
+from connections.catalog import UnknownConnector, registry
+from connections.forms import (
+    SETTING_PREFIX,
+    CredentialsForm,
+    DescribeConnectionForm,
+    EditConnectionForm,
+    oauth_profiles_for,
+    validation_error_to_form,
+)
+from connections.models import AuditEvent, Connection
+from connections.oauth import (
+    AuthorizationRefused,
+    connection_authorize_begin,
+    connection_authorize_client_credentials,
+    connection_authorize_complete,
+)
+from connections.problems import ConnectionProblem
+from connections.selectors import (
+    ConnectionFilters,
+    attach_usage,
+    audit_events_for_user,
+    connection_for_user_or_404,
+    connection_recent_checks,
+    connections_expiring,
+    connections_for_user,
+    connections_page,
+    usable_projects,
+    with_usage,
+)
+
+PAGE_SIZE = 50
+SORT_CHOICES = [("name", "Name"), ("-name", "Name (Z–A)"), ("app", "App"), ("status", "Status"),
+                ("project", "Project"), ("checked", "Last checked"), ("created", "Newest")]
 
 
 def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
+def _spec_or_404(key: str):
+    try:
+        return registry().get(key)
+    except UnknownConnector:
+        raise Http404("No such app") from None
+
+
+# --- list ---------------------------------------------------------------------------------------
+
+
 @privilege_required("connections.view_connection")
 def connection_list(request):
-    connections = connections_for_user(request.user).select_related("project")
-    page = Paginator(connections, 50).get_page(request.GET.get("page"))
-    return render(request, "connections/connection_list.html", {"page": page})
+    filters = ConnectionFilters.from_query(request.GET)
+    page = Paginator(connections_page(request.user, filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    specs = {spec.key: spec for spec in registry().apps()}
+    rows = [(connection, specs.get(connection.app_key)) for connection in attach_usage(list(page.object_list))]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page, "rows": rows, "filters": filters, "query": query.urlencode(),
+        "projects": projects_for_user(request.user).order_by("name"), "apps": registry().apps(),
+        "statuses": Connection.Status.choices, "environments": Connection.Environment.choices,
+        "sorts": SORT_CHOICES,
+        # Early warning, above the table: one query however many connections there are.
+        "expiring": [] if request.htmx else connections_expiring(connections_for_user(request.user)),
+    }
+    template = "connections/_connection_rows.html" if request.htmx else "connections/connection_list.html"
+    return render(request, template, context)
 
 
-@privilege_required("connections.view_connection")
-def connection_detail(request, pk: int):
-    connection = get_object_or_404(connections_for_user(request.user).select_related("project"), pk=pk)
-    return render(request, "connections/connection_detail.html", {"connection": connection})
+# --- wizard -------------------------------------------------------------------------------------
+
+
+@privilege_required("connections.add_connection")
+def wizard_pick_app(request):
+    """Step 1: a searchable grid of the catalog; secondary connectors are apps of their own."""
+    query = request.GET.get("q", "").strip()[:100]
+    apps = registry().search(query, include_secondary=True) if query else registry().apps()
+    context = {"apps": apps, "query": query, "project": request.GET.get("project", "")}
+    template = "connections/_wizard_app_grid.html" if request.htmx else "connections/wizard_pick_app.html"
+    return render(request, template, context)
+
+
+@privilege_required("connections.add_connection")
+def wizard_describe(request, app_key: str):
+    """Step 2: name, project, environment, auth method, settings; creates the (not yet authorized) connection."""
+    spec = _spec_or_404(app_key)
+    projects = usable_projects(request.user)
+    if not projects.exists():
+        return render(request, "connections/wizard_no_project.html", status=403)
+    method_key = request.POST.get("auth_method") or request.GET.get("auth_method") or spec.auth[0].key
+    if method_key not in {m.key for m in spec.auth}:
+        method_key = spec.auth[0].key
+    profiles = oauth_profiles_for(spec) if request.user.has_perm("connections.manage_connectors") else None
+    initial = {"name": _default_name(spec, projects, request.GET.get("project")),
+               "project": _preselected_project(projects, request.GET.get("project"))}
+    if request.htmx:  # the auth method changed: keep what was typed in the settings both methods share
+        initial |= {k: v for k, v in request.GET.items() if k.startswith(SETTING_PREFIX)}
+    form = DescribeConnectionForm(
+        request.POST if request.method == "POST" else None, initial=initial, spec=spec, method_key=method_key,
+        projects=projects, profiles=profiles, loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
+    )
+    changing_method = request.method == "POST" and request.POST.get("refresh") == "auth_method"
+    if request.method == "POST" and not changing_method and form.is_valid():
+        try:
+            connection = services.connection_create(
+                project=form.cleaned_data["project"], connector_key=spec.key, name=form.cleaned_data["name"],
+                acting_user=request.user, auth_method=method_key, environment=form.cleaned_data["environment"],
+                settings_values=form.setting_values(), secret_settings=form.secret_values(),
+                scopes=form.cleaned_data.get("scopes") or [], oauth_profile=form.cleaned_data.get("oauth_profile"),
+                ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            validation_error_to_form(form, exc)
+        else:
+            return redirect(_after_create(request, connection))
+    if changing_method:
+        form.errors.clear()
+    context = {"spec": spec, "form": form, "method": spec.auth_method(method_key), "step": 2,
+               "next": _safe_next(request)}
+    if request.htmx and request.GET.get("auth_method"):
+        return render(request, "connections/_describe_fields.html", context)
+    return render(request, "connections/wizard_describe.html", context)
+
+
+def _default_name(spec, projects, project_id) -> str:
+    """“My <App> account”, numbered when the project already has one."""
+    base = f"My {spec.name} account"
+    project = _preselected_project(projects, project_id)
+    if project is None:
+        return base
+    taken = set(Connection.objects.filter(project=project, name__istartswith=f"My {spec.name}")
+                .values_list("name", flat=True))
+    name, number = base, 2
+    while name in taken:
+        name, number = f"My {spec.name} account {number}", number + 1
+    return name
+
+
+def _preselected_project(projects, project_id):
+    if project_id and str(project_id).isdigit():
+        found = projects.filter(pk=int(project_id)).first()
+        if found is not None:
+            return found
+    return projects.first()
+
+
+def _safe_next(request) -> str:
+    """A `next` path inside Splice (the recipe editor sends people here and wants them back)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    return target if target.startswith("/") and not target.startswith("//") else ""
+
+
+def _after_create(request, connection: Connection) -> str:
+    url = reverse("connection_authorize", args=[connection.pk])
+    target = _safe_next(request)
+    return f"{url}?next={target}" if target else url
+
+
+@privilege_required("connections.add_connection")
+def connection_authorize(request, pk: int):
+    """Step 3 (and re-authorize): OAuth redirects to the app; Basic and API key take a credentials form."""
+    connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    if connection.authorized_at is not None:
+        require_privilege(request.user, "connections.change_connection")  # re-authorizing edits a connection
+    spec = _spec_or_404(connection.app_key)
+    method = spec.auth_method(connection.auth_method)
+    form = None
+    outcome = None
+    if method.type in ("basic", "api_key"):
+        form = CredentialsForm(request.POST or None, spec=spec, method_key=method.key,
+                               initial={"username": connection.username})
+        if request.method == "POST" and form.is_valid():
+            outcome = services.connection_set_credentials(
+                connection=connection, acting_user=request.user, credentials=form.credentials(),
+                secret_settings=form.secret_values(), ip=client_ip(request),
+            )
+            if outcome.ok:
+                return _connected(request, connection, outcome)
+    elif request.method == "POST":
+        if method.type == "oauth2" and method.grant == "client_credentials":
+            outcome = connection_authorize_client_credentials(connection=connection, acting_user=request.user,
+                                                              ip=client_ip(request))
+            if outcome.ok:
+                return _connected(request, connection, outcome)
+        else:
+            if not request.session.session_key:
+                request.session.save()
+            if _safe_next(request):
+                request.session["connection_next"] = _safe_next(request)
+            try:
+                url = connection_authorize_begin(connection=connection, acting_user=request.user,
+                                                 session_key=request.session.session_key)
+            except ConnectionProblem as problem:
+                outcome = services.TestOutcome(ok=False, verdict=problem.verdict)
+            else:
+                return redirect(url)
+    context = {"connection": connection, "spec": spec, "method": method, "form": form, "outcome": outcome,
+               "step": 3, "next": _safe_next(request)}
+    return render(request, "connections/authorize.html", context, status=400 if outcome else 200)
+
+
+def _connected(request, connection: Connection, outcome) -> object:
+    messages.success(request, f"“{connection.name}” is connected. {outcome.message}.")
+    return redirect(_with_connection(_safe_next(request), connection) or connection.get_absolute_url())
+
+
+def _with_connection(next_url: str, connection: Connection) -> str:
+    """Where the wizard came from (the recipe editor), told which connection was made."""
+    if not next_url:
+        return ""
+    return f"{next_url}{'&' if '?' in next_url else '?'}connection={connection.pk}"
 
 
 @login_required
@@ -41,8 +244,145 @@ def oauth_callback(request):
         )
     except AuthorizationRefused as refused:
         return render(request, "connections/oauth_refused.html", {"message": str(refused)}, status=400)
+    next_url = request.session.pop("connection_next", "")
     if outcome.ok:
         messages.success(request, f"“{connection.name}” is connected. {outcome.message}.")
-    else:
-        messages.error(request, f"“{connection.name}” could not be connected: {outcome.message}")
+        return redirect(_with_connection(next_url, connection) or connection.get_absolute_url())
+    spec = _spec_or_404(connection.app_key)
+    context = {"connection": connection, "spec": spec, "method": spec.auth_method(connection.auth_method),
+               "outcome": outcome, "step": 3, "next": next_url}
+    return render(request, "connections/authorize.html", context, status=400)
+
+
+# --- a connection -------------------------------------------------------------------------------
+
+
+@privilege_required("connections.view_connection")
+def connection_detail(request, pk: int):
+    connection = get_object_or_404(
+        with_usage(Connection.objects.filter(pk__in=_visible_ids(request.user, pk))).select_related(
+            "project", "authorized_by", "created_by", "oauth_profile"),
+        pk=pk,
+    )
+    spec = _spec_or_404(connection.app_key)
+    method = spec.auth_method(connection.auth_method)
+    events = connection.audit_events.select_related("actor")[:20]
+    checks = connection_recent_checks(connection)
+    recipes = services.recipes_using(connection).select_related("project").order_by("name")
+    secret_names = [f.label for f in method.credential_fields if f.secret and getattr(connection, f.name, "")]
+    secret_names += [spec.secret_fields[n].label for n in (connection.secret_settings or {}) if n in spec.secret_fields]
+    settings_shown = [(spec.settings[name].label if name in spec.settings else name, value)
+                      for name, value in (connection.settings or {}).items()]
+    context = {"connection": connection, "spec": spec, "method": method, "events": events, "checks": checks,
+               "recipes": recipes, "secret_names": secret_names, "settings_shown": settings_shown,
+               "can_use": request.user.has_perm("accounts.use_project", connection.project)}
+    return render(request, "connections/connection_detail.html", context)
+
+
+def _visible_ids(user, pk):
+    from connections.selectors import connections_for_user
+
+    return connections_for_user(user).filter(pk=pk).values("pk")
+
+
+@privilege_required("connections.test_connection")
+@require_POST
+def connection_test(request, pk: int):
+    """Test now: the result replaces the status panel in place (htmx), or the page reloads without htmx."""
+    connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    outcome = services.connection_test(connection=connection, acting_user=request.user, ip=client_ip(request))
+    connection.refresh_from_db()
+    spec = _spec_or_404(connection.app_key)
+    if request.htmx:
+        return render(request, "connections/_status_panel.html",
+                      {"connection": connection, "spec": spec, "outcome": outcome, "can_use": True})
+    (messages.success if outcome.ok else messages.error)(request, f"Test: {outcome.message}")
     return redirect(connection)
+
+
+@privilege_required("connections.change_connection")
+def connection_edit(request, pk: int):
+    connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    spec = _spec_or_404(connection.app_key)
+    form = EditConnectionForm(request.POST or None, connection=connection, spec=spec,
+                              loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+    outcome = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.connection_update(
+                connection=connection, acting_user=request.user, name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"], tags=form.cleaned_data["tags"],
+                settings_values=form.setting_values(), ip=client_ip(request),
+            )
+        except ValidationError as exc:
+            validation_error_to_form(form, exc)
+        else:
+            credentials, secret_settings = form.new_credentials(), form.secret_values()
+            if credentials or secret_settings:
+                outcome = services.connection_set_credentials(
+                    connection=connection, acting_user=request.user, credentials=credentials,
+                    secret_settings=secret_settings, ip=client_ip(request),
+                )
+            if outcome is None or outcome.ok:
+                messages.success(request, "Connection saved." + (f" {outcome.message}." if outcome else ""))
+                return redirect(connection)
+    context = {"connection": connection, "spec": spec, "form": form, "outcome": outcome}
+    return render(request, "connections/connection_edit.html", context, status=400 if outcome else 200)
+
+
+@privilege_required("connections.change_connection")
+def connection_disconnect(request, pk: int):
+    """Erase the credentials. When running recipes use the connection, say which and ask to confirm."""
+    connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    running = list(services.running_recipes_using(connection).select_related("project"))
+    if request.method == "POST":
+        try:
+            services.connection_disconnect(connection=connection, acting_user=request.user,
+                                           force=request.POST.get("force") == "1", ip=client_ip(request))
+        except services.ConnectionInUse as exc:
+            running = exc.recipes
+        else:
+            messages.success(request, f"“{connection.name}” is disconnected; its credentials were erased.")
+            return redirect(connection)
+    return render(request, "connections/connection_disconnect.html", {"connection": connection, "running": running})
+
+
+@privilege_required("connections.delete_connection")
+def connection_delete(request, pk: int):
+    """Delete a disconnected connection that no recipe uses; otherwise say what holds it."""
+    connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    used_by = list(services.recipes_using(connection).select_related("project"))
+    error = ""
+    if request.method == "POST":
+        try:
+            services.connection_delete(connection=connection, acting_user=request.user, ip=client_ip(request))
+        except services.ConnectionInUse as exc:
+            used_by, error = exc.recipes, exc.messages[0]
+        except ValidationError as exc:
+            error = exc.messages[0]
+        else:
+            messages.success(request, f"“{connection.name}” was deleted.")
+            return redirect("connection_list")
+    context = {"connection": connection, "used_by": used_by, "error": error}
+    return render(request, "connections/connection_delete.html", context, status=400 if error else 200)
+
+
+@privilege_required("connections.view_auditlog")
+def audit_log(request):
+    def as_int(name):
+        value = request.GET.get(name, "")
+        return int(value) if value.isdigit() else None
+
+    action = request.GET.get("action", "")
+    action = action if action in AuditEvent.Action.values else ""
+    events = audit_events_for_user(request.user, connection=as_int("connection"), actor=as_int("user"),
+                                   action=action)
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page, "actions": AuditEvent.Action.choices, "action": action, "query": query.urlencode(),
+        "connection_id": as_int("connection"), "user_id": as_int("user"),
+        "users": User.objects.filter(pk__in=audit_events_for_user(request.user).values("actor")).order_by("email"),
+    }
+    return render(request, "connections/audit_log.html", context)

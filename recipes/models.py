@@ -1,30 +1,52 @@
-"""Recipes: a trigger and ordered actions, in a project, running on bound connections."""
+"""Recipes: a trigger and ordered actions, in a project, running on bound connections.
+
+A recipe binds one connection per app (and per slot: an app with a secondary connector has a second
+slot for a second instance). Every step of that app uses the binding, so changing it switches them all.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
+
+__all__ = ["ConnectionBinding", "Recipe", "RecipeVersion", "Step"]
+
+PRIMARY, SECONDARY = "primary", "secondary"
+SLOT_CHOICES = [(PRIMARY, "Primary"), (SECONDARY, "Secondary")]
+
+
+def app_key_for(connector_key: str, slot: str) -> str:
+    """The catalog key of an app in a slot: `salesforce` or `salesforce_secondary`."""
+    return f"{connector_key}_secondary" if slot == SECONDARY else connector_key
 
 
 class Recipe(models.Model):
     class Kind(models.TextChoices):
         STANDARD = "standard", "Standard"
-        CALLABLE = "callable", "Callable"
-        WORKBOT = "workbot", "Workbot"
+        CALLABLE = "callable", "Callable (invoked by API or another recipe)"
+        WORKBOT = "workbot", "Workbot (invoked by a chat command)"
 
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="recipes")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STANDARD)
     running = models.BooleanField(default=False)
+    version = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="created_recipes"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["project", "name"], name="recipe_list_idx")]
         default_permissions = ()
         permissions = [
             ("add_recipe", "Create recipes"),
@@ -37,13 +59,49 @@ class Recipe(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("recipe_editor", args=[self.pk])
+
+    @property
+    def allows_runtime_user(self) -> bool:
+        """Runtime-user connections exist only for recipes invoked on behalf of a person."""
+        return self.kind in (self.Kind.CALLABLE, self.Kind.WORKBOT)
+
+
+class Step(models.Model):
+    """The trigger (position 1) or an action, of one app's operation, with its input mapping."""
+
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField()
+    is_trigger = models.BooleanField(default=False)
+    connector_key = models.CharField(max_length=80)
+    slot = models.CharField(max_length=10, choices=SLOT_CHOICES, default=PRIMARY)
+    operation_key = models.CharField(max_length=80)
+    inputs = models.JSONField(default=dict, blank=True, help_text="Input name → text, which may hold data pills.")
+
+    class Meta:
+        ordering = ["recipe", "position"]
+        constraints = [models.UniqueConstraint(fields=["recipe", "position"], name="step_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.recipe} #{self.position}: {self.connector_key}.{self.operation_key}"
+
+    @property
+    def app_key(self) -> str:
+        return app_key_for(self.connector_key, self.slot)
+
+    @property
+    def ref(self) -> str:
+        """How data pills name this step: `trigger`, or `step2`, `step3`…"""
+        return "trigger" if self.is_trigger else f"step{self.position}"
+
 
 class ConnectionBinding(models.Model):
     """The recipe's choice of connection for one app (and slot): one connection per app per recipe."""
 
     recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="bindings")
     app_key = models.CharField(max_length=80, help_text="Connector key of the app, without the slot.")
-    slot = models.CharField(max_length=10, default="primary")
+    slot = models.CharField(max_length=10, choices=SLOT_CHOICES, default=PRIMARY)
     connection = models.ForeignKey("connections.Connection", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="bindings")
     runtime_user = models.BooleanField(
@@ -60,3 +118,37 @@ class ConnectionBinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipe} → {self.app_key}/{self.slot}"
+
+    def clean(self) -> None:
+        from connections.catalog import UnknownConnector, registry
+
+        if self.runtime_user and not self.recipe.allows_runtime_user:
+            raise ValidationError({"runtime_user": "Runtime user connections are only available in callable "
+                                                   "and workbot recipes."})
+        try:
+            spec = registry().get(self.app_key)
+        except UnknownConnector:
+            raise ValidationError({"app_key": f"There is no app {self.app_key!r} in the catalog."}) from None
+        if self.slot == SECONDARY and not spec.secondary:
+            raise ValidationError({"slot": f"{spec.name} has no secondary connector, so a recipe can use only "
+                                           f"one {spec.name} connection."})
+        if self.connection_id and (self.connection.connector_key, self.connection.slot) != (self.app_key, self.slot):
+            raise ValidationError({"connection": "This connection is for another app."})
+
+
+class RecipeVersion(models.Model):
+    """One saved change to a recipe: who, when, what, and the recipe as it was after it."""
+
+    recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    changed_at = models.DateTimeField(auto_now_add=True)
+    summary = models.CharField(max_length=300)
+    snapshot = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["recipe", "-version"]
+        constraints = [models.UniqueConstraint(fields=["recipe", "version"], name="recipe_version_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.recipe} v{self.version}"

@@ -1,14 +1,346 @@
-"""Recipe pages."""
+"""Recipe pages: the list, creating a recipe, and the editor with its steps, connection bindings,
+design-time errors, and start/stop.
 
+Each view checks a privilege (accounts.access) and project access (recipes.selectors: another
+project's recipe is a 404). Editing needs "Edit recipes" and use of the project.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from accounts.access import privilege_required
-from recipes.selectors import recipes_for_user
+from accounts.access import privilege_required, require_privilege
+from accounts.models import ProjectAccess
+from accounts.selectors import projects_for_user
+from connections.catalog import UnknownConnector, registry
+from connections.models import Connection
+from connections.selectors import connections_for_user
+from recipes import services
+from recipes.design import design_time_errors, error_counts
+from recipes.forms import RecipeForm, RecipeSettingsForm
+from recipes.models import ConnectionBinding, Recipe, Step, app_key_for
+from recipes.selectors import recipe_for_user_or_404, recipes_for_user, recipes_page, with_editor_data
+
+PAGE_SIZE = 50
+PENDING_BINDING = "recipe_pending_binding"
 
 
 @privilege_required("recipes.view_recipe")
 def recipe_list(request):
-    recipes = recipes_for_user(request.user).select_related("project")
-    page = Paginator(recipes, 50).get_page(request.GET.get("page"))
-    return render(request, "recipes/recipe_list.html", {"page": page})
+    def as_int(value):
+        return int(value) if value.isdigit() else None
+
+    filters = {"project": as_int(request.GET.get("project", "")), "kind": request.GET.get("kind", ""),
+               "state": request.GET.get("state", ""), "q": request.GET.get("q", "").strip()[:100]}
+    page = Paginator(recipes_page(request.user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = error_counts(page.object_list)
+    rows = [(recipe, counts[recipe.pk], _apps_of(recipe)) for recipe in page.object_list]
+    query = urlencode({k: v for k, v in filters.items() if v})
+    context = {"page": page, "rows": rows, "filters": filters, "page_query": query,
+               "projects": projects_for_user(request.user).order_by("name"), "kinds": Recipe.Kind.choices,
+               "filtered": any(filters.values())}
+    return render(request, "recipes/recipe_list.html", context)
+
+
+def _apps_of(recipe: Recipe) -> list:
+    seen = {}
+    for step in recipe.steps.all():
+        try:
+            seen.setdefault(step.app_key, registry().get(step.app_key))
+        except UnknownConnector:
+            continue
+    return list(seen.values())
+
+
+@privilege_required("recipes.add_recipe")
+def recipe_create(request):
+    projects = projects_for_user(request.user, ProjectAccess.USE).order_by("name")
+    project_id = request.GET.get("project", "")
+    initial = {"project": projects.filter(pk=project_id).first() if project_id.isdigit() else projects.first()}
+    form = RecipeForm(request.POST or None, projects=projects, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        recipe = services.recipe_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
+                                        kind=form.cleaned_data["kind"], description=form.cleaned_data["description"],
+                                        acting_user=request.user)
+        messages.success(request, f"Recipe “{recipe.name}” created. Pick an app to add its trigger.")
+        return redirect(recipe)
+    return render(request, "recipes/recipe_form.html", {"form": form})
+
+
+# --- the editor ---------------------------------------------------------------------------------
+
+
+@privilege_required("recipes.view_recipe")
+def recipe_editor(request, pk: int):
+    recipe = get_object_or_404(with_editor_data(recipes_for_user(request.user).filter(pk=pk)).select_related("project"))
+    return render(request, "recipes/editor.html", _editor_context(request, recipe))
+
+
+def _editor_context(request, recipe: Recipe, **extra) -> dict:
+    steps = list(recipe.steps.all())
+    bindings = {(b.app_key, b.slot): b for b in recipe.bindings.all()}
+    errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
+    can_edit = (request.user.has_perm("recipes.change_recipe")
+                and request.user.has_perm("accounts.use_project", recipe.project))
+    editable = can_edit and not recipe.running
+
+    used = list(dict.fromkeys((s.connector_key, s.slot) for s in steps))
+    candidates = _candidate_connections(request.user, used)
+    apps = []
+    for connector_key, slot in used:
+        spec = _spec(app_key_for(connector_key, slot))
+        binding = bindings.get((connector_key, slot))
+        connection = binding.connection if binding else None
+        apps.append({
+            "spec": spec, "key": connector_key, "slot": slot, "app_key": app_key_for(connector_key, slot),
+            "binding": binding, "connection": connection,
+            "ready": bool(connection and connection.status == Connection.Status.CONNECTED)
+            or bool(binding and binding.runtime_user),
+            "candidates": candidates.get((connector_key, slot), []),
+            "steps": [s for s in steps if (s.connector_key, s.slot) == (connector_key, slot)],
+            "offers_secondary": spec is not None and spec.secondary and slot == "primary",
+        })
+    ready = {(a["key"], a["slot"]): a["ready"] for a in apps}
+
+    step_views, pills = [], []
+    for step in steps:
+        spec = _spec(step.app_key)
+        operation = _operation(spec, step)
+        step_views.append({
+            "step": step, "spec": spec, "operation": operation, "ready": ready.get((step.connector_key, step.slot)),
+            "errors": [e for e in errors if step.position in e.steps],
+            "inputs": [(field, (step.inputs or {}).get(field.name, "")) for field in (operation.input if operation
+                                                                                      else [])],
+            "pills": list(pills),
+        })
+        if operation is not None:
+            pills.extend({"text": "{{" + f"{step.ref}.{o.name}" + "}}", "label": f"{step.ref}: {o.label}"}
+                         for o in operation.output)
+
+    chosen_app = _spec(request.GET.get("app", "")) if request.GET.get("app") else None
+    return {
+        "recipe": recipe, "steps": step_views, "apps": apps, "errors": errors, "can_edit": can_edit,
+        "editable": editable, "catalog": registry().apps(), "chosen_app": chosen_app,
+        "has_trigger": any(s.is_trigger for s in steps),
+        "can_start": request.user.has_perm("recipes.start_recipe")
+        and request.user.has_perm("accounts.use_project", recipe.project),
+        "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
+        **extra,
+    }
+
+
+def _candidate_connections(user, used) -> dict:
+    """Connections the user may use, for each (app, slot) the recipe uses: one query for all apps."""
+    if not used:
+        return {}
+    keys = {key for key, _ in used}
+    result: dict = {}
+    rows = connections_for_user(user, ProjectAccess.USE).filter(connector_key__in=keys).select_related("project")
+    for connection in rows.order_by("name").defer("access_token", "refresh_token", "password", "api_key"):
+        result.setdefault((connection.connector_key, connection.slot), []).append(connection)
+    return result
+
+
+def _spec(app_key: str):
+    try:
+        return registry().get(app_key)
+    except UnknownConnector:
+        return None
+
+
+def _operation(spec, step: Step):
+    if spec is None:
+        return None
+    try:
+        return spec.operation(step.operation_key)
+    except LookupError:
+        return None
+
+
+def _editable_recipe(request, pk: int) -> Recipe:
+    """Editing needs use of the recipe's project; a recipe the user cannot use is a 404."""
+    return recipe_for_user_or_404(request.user, pk, ProjectAccess.USE)
+
+
+def _back(recipe: Recipe, anchor: str = "") -> str:
+    return recipe.get_absolute_url() + anchor
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def recipe_settings(request, pk: int):
+    recipe = _editable_recipe(request, pk)
+    form = RecipeSettingsForm(request.POST, instance=Recipe.objects.get(pk=recipe.pk))
+    if form.is_valid():
+        try:
+            services.recipe_update(recipe=recipe, acting_user=request.user, name=form.cleaned_data["name"],
+                                   description=form.cleaned_data["description"], kind=form.cleaned_data["kind"])
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "Recipe saved.")
+    else:
+        messages.error(request, "Check the recipe's name and kind: " + "; ".join(
+            f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items() if f in form.fields))
+    return redirect(recipe)
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def step_add(request, pk: int):
+    recipe = _editable_recipe(request, pk)
+    try:
+        step = services.step_add(recipe=recipe, acting_user=request.user, app_key=request.POST.get("app_key", ""),
+                                 operation_key=request.POST.get("operation_key", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(recipe)
+    return redirect(_back(recipe, f"#step-{step.position}"))
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def step_inputs(request, pk: int, position: int):
+    recipe = _editable_recipe(request, pk)
+    step = get_object_or_404(recipe.steps, position=position)
+    inputs = {name.removeprefix("input_"): value for name, value in request.POST.items() if name.startswith("input_")}
+    try:
+        services.step_update_inputs(step=step, acting_user=request.user, inputs=inputs)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Step {position} saved.")
+    return redirect(_back(recipe, f"#step-{position}"))
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def step_delete(request, pk: int, position: int):
+    recipe = _editable_recipe(request, pk)
+    step = get_object_or_404(recipe.steps, position=position)
+    try:
+        services.step_delete(step=step, acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Step {position} removed.")
+    return redirect(recipe)
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def binding_set(request, pk: int):
+    """Choose the connection of an app. Switching from another one first shows which steps will switch."""
+    recipe = _editable_recipe(request, pk)
+    app_key = request.POST.get("app_key", "")
+    if _spec(app_key) is None:
+        raise Http404("No such app")
+    connection_id = request.POST.get("connection", "")
+    connection = connections_for_user(request.user, ProjectAccess.USE).filter(
+        pk=int(connection_id) if connection_id.isdigit() else 0).first()
+    if connection is None:
+        messages.error(request, "Choose one of the connections listed.")
+        return redirect(recipe)
+    try:
+        services.binding_set(recipe=recipe, app_key=app_key, connection=connection, acting_user=request.user,
+                             confirm=request.POST.get("confirm") == "1")
+    except services.BindingNeedsConfirmation as pending:
+        recipe = with_editor_data(Recipe.objects.filter(pk=recipe.pk)).select_related("project").get()
+        context = _editor_context(request, recipe, switch={"app_key": app_key, "current": pending.current,
+                                                            "new": pending.new, "steps": pending.steps})
+        return render(request, "recipes/editor.html", context, status=409)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{_spec(app_key).name} now uses “{connection.name}”.")
+    return redirect(_back(recipe, "#connections"))
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def binding_runtime_user(request, pk: int):
+    recipe = _editable_recipe(request, pk)
+    binding = get_object_or_404(ConnectionBinding, recipe=recipe, app_key=request.POST.get("app_key", ""),
+                                slot=request.POST.get("slot", "primary"))
+    try:
+        services.binding_set_runtime_user(binding=binding, runtime_user=request.POST.get("runtime_user") == "1",
+                                          acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect(_back(recipe, "#connections"))
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def connect_start(request, pk: int):
+    """Create a connection for an app without leaving the editor: the wizard, then back with it bound."""
+    require_privilege(request.user, "connections.add_connection")
+    recipe = _editable_recipe(request, pk)
+    app_key = request.POST.get("app_key", "")
+    if _spec(app_key) is None:
+        raise Http404("No such app")
+    request.session[PENDING_BINDING] = {"recipe": recipe.pk, "app_key": app_key}
+    done = reverse("recipe_connect_done", args=[recipe.pk])
+    return redirect(f"{reverse('connection_create_app', args=[app_key])}?"
+                    f"{urlencode({'project': recipe.project_id, 'next': done})}")
+
+
+@privilege_required("recipes.change_recipe")
+def connect_done(request, pk: int):
+    """Back from the wizard: bind the new connection to the app the editor asked for."""
+    recipe = _editable_recipe(request, pk)
+    pending = request.session.pop(PENDING_BINDING, None)
+    connection_id = request.GET.get("connection", "")
+    if not pending or pending.get("recipe") != recipe.pk or not connection_id.isdigit():
+        return redirect(recipe)
+    connection = connections_for_user(request.user, ProjectAccess.USE).filter(pk=int(connection_id)).first()
+    if connection is None:
+        return redirect(recipe)
+    try:
+        services.binding_set(recipe=recipe, app_key=pending["app_key"], connection=connection,
+                             acting_user=request.user, confirm=True)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{connection.name}” is connected and used by this recipe.")
+    return redirect(_back(recipe, "#connections"))
+
+
+@privilege_required("recipes.start_recipe")
+@require_POST
+def recipe_start(request, pk: int):
+    recipe = recipe_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    try:
+        services.recipe_start(recipe=recipe, acting_user=request.user)
+    except services.RecipeHasErrors as exc:
+        messages.error(request, f"The recipe can't start: {len(exc.errors)} design-time error"
+                                f"{'s' if len(exc.errors) != 1 else ''} to fix first (listed at the top).")
+    else:
+        messages.success(request, f"“{recipe.name}” is running.")
+    return redirect(recipe)
+
+
+@privilege_required("recipes.start_recipe")
+@require_POST
+def recipe_stop(request, pk: int):
+    recipe = recipe_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    services.recipe_stop(recipe=recipe, acting_user=request.user)
+    messages.success(request, f"“{recipe.name}” is stopped.")
+    return redirect(recipe)
+
+
+@privilege_required("recipes.view_recipe")
+def recipe_history(request, pk: int):
+    recipe = recipe_for_user_or_404(request.user, pk)
+    versions = recipe.versions.select_related("changed_by")
+    page = Paginator(versions, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "recipes/history.html", {"recipe": recipe, "page": page})
+

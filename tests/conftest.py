@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -17,6 +19,19 @@ pytest_plugins = ["tests.servers.fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _emails = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_content_type_cache(request):
+    """A transactional test's flush recreates content types under new ids; the process-wide caches
+    (Django's and guardian's) must not keep the old ones for the next test."""
+    yield
+    if "django_db_setup" in request.fixturenames:
+        from django.contrib.contenttypes.models import ContentType
+        from guardian.shortcuts import clear_ct_cache
+
+        ContentType.objects.clear_cache()
+        clear_ct_cache()
 
 
 @pytest.fixture
@@ -29,6 +44,13 @@ def make_user(db):
 
     def make(role: str | None = "Builder", *, email: str | None = None, password: str = "pw-Splice-123!",
              **extra) -> User:
+        if role and not Group.objects.filter(name=role).exists():
+            # A transactional test before this one flushed every table, the built-in roles included.
+            from django.apps import apps
+
+            from accounts.roles import sync_builtin_roles
+
+            sync_builtin_roles(apps)
         user = User.objects.create_user(email=email or f"user{next(_emails)}@example.com", password=password,
                                         **extra)
         if role:
@@ -83,7 +105,9 @@ def test_database_url() -> str:
 
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
+        # The same busy timeout and IMMEDIATE transactions as this process: concurrent writers wait, never fail.
+        options = urlencode({k: v for k, v in db["OPTIONS"].items() if k in ("timeout", "transaction_mode")})
+        return f"sqlite:///{db['NAME']}" + (f"?{options}" if options else "")
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
@@ -97,6 +121,29 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def celery_worker(queue: str, *, pool: str = "solo", concurrency: int = 1, **env: str):
+    """Run a real Celery worker process consuming `queue`, with extra environment `env` (its settings);
+    stopped by its pid on exit. Its log is var/<queue>.log. It imports tests.worker_hooks, which keeps it
+    right across the tests' table flushes."""
+    log = open(ROOT / "var" / f"{queue}.log", "w+")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", pool,
+         "--concurrency", str(concurrency), "--include", "tests.worker_hooks", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=subprocess_env(**env), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_queue():
     """A real Celery worker in its own process, consuming a queue private to this test session.
@@ -105,18 +152,5 @@ def celery_worker_queue():
     Yields the queue name; the worker is stopped by its pid at the end.
     """
     queue = f"splice-test-{uuid.uuid4().hex[:8]}"
-    log = open(ROOT / "var" / f"{queue}.log", "w+")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--pool", "solo",
-         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
+    with celery_worker(queue):
         yield queue
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()

@@ -17,3 +17,7 @@ os.environ.setdefault("SPLICE_CONNECTOR_DIRS", os.path.join(os.path.dirname(__fi
 os.environ.setdefault("SPLICE_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 
 from config.settings import *  # noqa: E402, F403
+
+# Hashing test passwords with 1.2M PBKDF2 rounds would dominate the suite's run time; Django's own
+# test docs recommend a fast hasher here. Every other setting is the real one.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

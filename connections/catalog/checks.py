@@ -118,6 +118,12 @@ def _check_api_key(spec: ConnectorSpec, method: ApiKeyMethod, at: str) -> Found:
         yield f"{at}.format", "must contain {api_key}"
     elif "api_secret" in names and method.api_secret is None:
         yield f"{at}.format", "uses {api_secret} but the method declares no api_secret"
+    if method.secret_name and (method.api_secret is None or method.in_ == "basic"):
+        yield f"{at}.secret_name", "only for a declared api_secret sent in a header or query parameter"
+    elif method.api_secret is not None and method.in_ != "basic" and "api_secret" not in names \
+            and not method.secret_name:
+        # Otherwise the secret the person types in would silently never reach the app.
+        yield f"{at}.api_secret", "is sent nowhere: use {api_secret} in format, or name its own secret_name"
     if method.name and placeholders(method.name):
         (name, *extra) = placeholders(method.name)
         if extra or method.name != f"{{{name}}}":

@@ -436,6 +436,8 @@ class ApiKeyMethod(_AuthBase):
     format: Annotated[str, Field(min_length=1, max_length=200)] = "{api_key}"
     api_key: FieldLabel = FieldLabel(label="API key")
     api_secret: FieldLabel | None = None
+    # Apps that take the secret in a header or query parameter of its own (X-API-Key + X-API-Secret).
+    secret_name: Annotated[str, Field(min_length=1, max_length=100, pattern=_HEADER_NAME_RE.pattern)] | None = None
 
     @property
     def credential_fields(self) -> list[CredentialField]:

@@ -17,8 +17,7 @@ from connections.credentials import open_secret
 from connections.models import Connection
 from tests.conftest import ROOT, subprocess_env
 
-# serialized_rollback: the built-in roles (a data migration) survive the table flush of transactional tests.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _call_me(pk: int) -> int:

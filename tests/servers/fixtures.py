@@ -408,15 +408,17 @@ def oauth2_access_token_seconds() -> int:
     return 3600
 
 
-@pytest.fixture(scope="session")
-def oauth2_server_session(tmp_path_factory, oauth2_redirect_uris, oauth2_access_token_seconds):
-    workdir = tmp_path_factory.mktemp("oauth2-server")
-    credentials = {
-        "client_id": "splice-test-client",
-        "client_secret": "splice-test-client-secret-5Jq9",
-        "cc_client_id": "splice-test-machine",
-        "cc_client_secret": "splice-test-machine-secret-Rw2v",
-    }
+OAUTH2_CREDENTIALS = {
+    "client_id": "splice-test-client",
+    "client_secret": "splice-test-client-secret-5Jq9",
+    "cc_client_id": "splice-test-machine",
+    "cc_client_secret": "splice-test-machine-secret-Rw2v",
+}
+
+
+def start_oauth2_server(workdir: Path, redirect_uris: list[str], access_token_seconds: int = 3600) -> OAuth2Server:
+    """Start the OAuth2 server process; outside pytest too (benchmarks). Stop it with ``handle.server.stop()``."""
+    credentials = OAUTH2_CREDENTIALS
     env = {
         "DJANGO_SETTINGS_MODULE": "tests.servers.oauth2.settings",
         "OAUTH2_SERVER_DB_DIR": str(workdir),
@@ -424,14 +426,22 @@ def oauth2_server_session(tmp_path_factory, oauth2_redirect_uris, oauth2_access_
         "OAUTH2_SERVER_CLIENT_SECRET": credentials["client_secret"],
         "OAUTH2_SERVER_CC_CLIENT_ID": credentials["cc_client_id"],
         "OAUTH2_SERVER_CC_CLIENT_SECRET": credentials["cc_client_secret"],
-        "OAUTH2_SERVER_REDIRECT_URIS": " ".join(oauth2_redirect_uris),
-        "OAUTH2_SERVER_ACCESS_TOKEN_SECONDS": str(oauth2_access_token_seconds),
+        "OAUTH2_SERVER_REDIRECT_URIS": " ".join(redirect_uris),
+        "OAUTH2_SERVER_ACCESS_TOKEN_SECONDS": str(access_token_seconds),
     }
     server = start_server("OAuth2 test server", "tests.servers.oauth2.serve", workdir, env)
+    return OAuth2Server(server, redirect_uris=redirect_uris, **credentials)
+
+
+@pytest.fixture(scope="session")
+def oauth2_server_session(tmp_path_factory, oauth2_redirect_uris, oauth2_access_token_seconds):
+    handle = start_oauth2_server(
+        tmp_path_factory.mktemp("oauth2-server"), oauth2_redirect_uris, oauth2_access_token_seconds
+    )
     try:
-        yield OAuth2Server(server, redirect_uris=oauth2_redirect_uris, **credentials)
+        yield handle
     finally:
-        server.stop()
+        handle.server.stop()
 
 
 @pytest.fixture

@@ -33,9 +33,10 @@ class Command(BaseCommand):
     def _rewrap(self, model, pk, vault) -> str:
         with transaction.atomic():
             row = model.objects.select_for_update().only("pk", "vault_id", "data_key").get(pk=pk)
-            if not vault.needs_rewrap(row.data_key):
-                return "current"
             try:
+                # Inside the try: a malformed data key is one failed row, not the end of the whole run.
+                if not vault.needs_rewrap(row.data_key):
+                    return "current"
                 new = vault.rewrap(row.data_key, row_context(row))
             except VaultError as exc:
                 self.stderr.write(f"{model._meta.label} {pk}: {exc}")

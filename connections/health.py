@@ -1,0 +1,576 @@
+"""Connection health: the periodic sweep, one polite check of one connection, the check history, and telling
+the right people when a connection breaks, recovers or is about to expire.
+
+    health_sweep_start()          plan a sweep: every connected or failing connection that is due, in batches,
+                                  one `splice.health.check` task each (ids only, never a secret)
+    connection_health_check(...)  check one connection: a per-connection lease, a per-app-host slot, the
+                                  connector's test request (connections.services.connection_test), then
+                                  Retry-After and backoff for the next sweep
+    connection_check_log(...)     the history row of a check (connections.services.connection_record_check calls it)
+    connection_status_notify(...) in-app notifications and emails when the status changes
+
+Politeness: at most SPLICE_HEALTH_PER_HOST_CONCURRENCY checks per app host at once (HealthHostSlot, a
+semaphore in the database, so it holds across worker processes with or without Redis), checks spread
+over SPLICE_HEALTH_JITTER seconds, Retry-After honoured, and exponential backoff for a connection that
+keeps failing transiently. No overlap: one sweep at a time (HealthSweep's partial unique index) and one
+check per connection at a time (ConnectionHealth's lease).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.urls import reverse
+from django.utils import timezone
+from guardian.shortcuts import get_users_with_perms
+
+from accounts.models import ProjectAccess, User
+from connections.catalog import UnknownConnector, registry
+from connections.models import (
+    Connection,
+    ConnectionCheck,
+    ConnectionHealth,
+    HealthHostSlot,
+    HealthSweep,
+    Notification,
+)
+from connections.problems import RECOMMENDATIONS, Kind
+
+__all__ = [
+    "CheckResult",
+    "check_history_prune",
+    "connection_check_log",
+    "connection_health_check",
+    "connection_status_notify",
+    "health_expiry_warn",
+    "health_sweep_start",
+    "notification_emails_send",
+    "notifications_mark_read",
+    "project_check_all",
+]
+
+logger = logging.getLogger(__name__)
+
+Status = Connection.Status
+Reason = Connection.ErrorReason
+Source = ConnectionCheck.Source
+
+# A connection that keeps failing transiently is skipped by sweeps for interval × (2^(n-1) − 1) after its
+# n-th failure in a row (0, 1, 3, 7… intervals), never longer than this.
+MAX_BACKOFF = timedelta(hours=2)
+# A check that finds its app host (or its connection) busy tries again a second or two later, this many times.
+HOST_BUSY_RETRIES = 30
+
+
+def _check_ttl() -> timedelta:
+    """How long a check may hold its lease and host slot: its task's hard time limit, plus a margin."""
+    return timedelta(seconds=settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 5)
+
+
+def _enqueue_check(connection_id: int, *, sweep_id: int | None = None, acting_user_id: int | None = None,
+                   countdown: float = 0) -> None:
+    from connections.tasks import health_check
+
+    health_check.apply_async(args=[connection_id, sweep_id, acting_user_id], countdown=countdown or None,
+                             queue=settings.SPLICE_HEALTH_QUEUE)
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+
+def _due(now: datetime) -> Q:
+    """Not backing off and not asked by the app to wait (connections never swept have no health row)."""
+    return (Q(health__isnull=True)
+            | ((Q(health__next_check_at__isnull=True) | Q(health__next_check_at__lte=now))
+               & (Q(health__retry_after_until__isnull=True) | Q(health__retry_after_until__lte=now))))
+
+
+def health_sweep_start() -> HealthSweep | None:
+    """Start a sweep, unless one is still running: enqueue a check of every connected or failing connection
+    that is due, in batches of SPLICE_HEALTH_BATCH_SIZE. Returns the sweep, or None when another one runs."""
+    now = timezone.now()
+    # A sweep whose worker died never finishes: it stops holding the lock when its time is up.
+    HealthSweep.objects.filter(running=True, lock_expires_at__lt=now).update(running=False)
+    lock_for = (2 * settings.SPLICE_HEALTH_INTERVAL + settings.SPLICE_HEALTH_JITTER
+                + settings.SPLICE_HEALTH_CHECK_TIME_LIMIT)
+    try:
+        with transaction.atomic():
+            sweep = HealthSweep.objects.create(started_at=now, lock_expires_at=now + timedelta(seconds=lock_for))
+    except IntegrityError:
+        logger.info("Health sweep skipped: the previous sweep is still running")
+        return None
+
+    try:
+        _sweep_plan(sweep, now)
+    finally:
+        # Planned (even if planning broke half-way): the sweep ends when the checks it enqueued are done.
+        all_done = Q(done__gte=F("planned"))
+        HealthSweep.objects.filter(pk=sweep.pk).update(
+            planning_done=True,
+            running=Case(When(all_done, then=Value(False)), default=F("running")),
+            finished_at=Case(When(all_done, then=Value(timezone.now())), default=F("finished_at")),
+        )
+    for step in (health_expiry_warn, _announce_unannounced_failures):
+        try:
+            step(now=now)
+        except Exception:  # noqa: BLE001 (a failed warning must not stop the next sweep's checks)
+            logger.exception("Health sweep %s: %s failed", sweep.pk, step.__name__)
+    sweep.refresh_from_db()
+    return sweep
+
+
+def _sweep_plan(sweep: HealthSweep, now: datetime) -> None:
+    """Enqueue a check of every connected or failing connection that is due, a batch at a time."""
+    candidates = Connection.objects.filter(_due(now), status__in=[Status.CONNECTED, Status.ERROR]).order_by("pk")
+    last_pk = 0
+    while True:
+        ids = list(candidates.filter(pk__gt=last_pk).values_list("pk", flat=True)[:settings.SPLICE_HEALTH_BATCH_SIZE])
+        if not ids:
+            return
+        last_pk = ids[-1]
+        ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=pk) for pk in ids], ignore_conflicts=True)
+        with transaction.atomic():
+            HealthSweep.objects.filter(pk=sweep.pk).update(planned=F("planned") + len(ids))
+            for pk in ids:
+                transaction.on_commit(partial(_enqueue_check, pk, sweep_id=sweep.pk,
+                                              countdown=random.uniform(0, settings.SPLICE_HEALTH_JITTER)))
+
+
+def _sweep_count(sweep_id: int, counter: str, changed: bool) -> None:
+    """Count one connection of a sweep (ok / failed / skipped); the last one finishes the sweep. One UPDATE, so
+    the last check and the end of planning cannot both miss the moment (SQL sees the row's values before it)."""
+    last = Q(planning_done=True, running=True, done__gte=F("planned") - 1)
+    HealthSweep.objects.filter(pk=sweep_id).update(
+        done=F("done") + 1,
+        **{counter: F(counter) + 1},
+        changed=F("changed") + int(changed),
+        running=Case(When(last, then=Value(False)), default=F("running")),
+        finished_at=Case(When(last, then=Value(timezone.now())), default=F("finished_at")),
+    )
+
+
+@transaction.atomic
+def project_check_all(*, project, acting_user: User) -> int:
+    """Check now every connected or failing connection of a project, through the sweep's task. Returns how many."""
+    ids = list(Connection.objects.filter(project=project, status__in=[Status.CONNECTED, Status.ERROR])
+               .values_list("pk", flat=True))
+    ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=pk) for pk in ids], ignore_conflicts=True)
+    for pk in ids:
+        transaction.on_commit(partial(_enqueue_check, pk, acting_user_id=acting_user.pk))
+    return len(ids)
+
+
+# --- one check ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a check task did: `checked` (`ok` or not), `skipped` (not due, or checked since its sweep began),
+    `failed` (an error inside Splice), `duplicate` (this sweep already has this connection: a redelivered task),
+    or `deferred` (its app host is busy, or another check holds the connection: try again in `retry_in` s)."""
+
+    state: str
+    ok: bool = False
+    changed: bool = False
+    retry_in: float = 0.0
+
+    @property
+    def counter(self) -> str:
+        """The HealthSweep counter this result adds to."""
+        return "ok" if self.ok else "skipped" if self.state == "skipped" else "failed"
+
+
+def connection_health_check(*, connection_id: int, sweep_id: int | None = None, acting_user_id: int | None = None,
+                            last_attempt: bool = False) -> CheckResult:
+    """Check one connection politely and record the result (status, audit, history, notifications).
+
+    One check per connection at a time (a lease); sweep checks also skip a connection that is not due or was
+    checked since the sweep began, and count each connection in their sweep exactly once. `last_attempt`: a
+    busy host or connection no longer defers, it skips. Three short transactions: claim the connection and a
+    host slot; record the outcome (connection_record_check); release both and count.
+    """
+    now = timezone.now()
+    owner = uuid.uuid4().hex
+    host, slot, release = "", None, {}
+    with transaction.atomic():
+        claim = _lease_claim(connection_id, owner, now, sweep_id)
+        if claim == "duplicate":
+            return CheckResult("duplicate")
+        target = _prepare(connection_id, owner, now, sweep_id) if claim == "claimed" else _deferred()
+        if isinstance(target, CheckResult):
+            result = target
+            if result.state == "deferred":
+                transaction.set_rollback(True)  # nothing claimed: the retry claims it again
+            else:
+                ConnectionHealth.objects.filter(pk=connection_id, lease_owner=owner).update(
+                    lease_owner="", lease_expires_at=None)
+        else:
+            connection, host, slot = target
+    if slot is not None:
+        result, release = _run(connection, sweep_id, acting_user_id)
+    if result.state == "deferred" and last_attempt:
+        result = CheckResult("skipped")
+    with transaction.atomic():
+        if slot is not None:
+            _host_slot_release(host, slot, owner)
+            ConnectionHealth.objects.filter(pk=connection_id, lease_owner=owner).update(
+                lease_owner="", lease_expires_at=None, **release)
+        if sweep_id is not None and result.state != "deferred":
+            _sweep_count(sweep_id, result.counter, result.changed)
+    return result
+
+
+def _deferred() -> CheckResult:
+    return CheckResult("deferred", retry_in=random.uniform(0.5, 2))
+
+
+def _prepare(connection_id: int, owner: str, now: datetime, sweep_id: int | None):
+    """Under the new lease: whether to check at all (a CheckResult when not), and a slot of the app's host.
+    Returns (connection, host, slot)."""
+    connection = Connection.objects.select_related("health").filter(pk=connection_id).first()
+    if connection is None or connection.status not in (Status.CONNECTED, Status.ERROR):
+        return CheckResult("skipped")
+    health = connection.health
+    if health.retry_after_until and health.retry_after_until > now:
+        return CheckResult("skipped")  # the app asked not to be called before then
+    if sweep_id is not None:
+        if health.next_check_at and health.next_check_at > now:
+            return CheckResult("skipped")  # backing off
+        started = _sweep_started(sweep_id)
+        if connection.last_checked_at and started and connection.last_checked_at >= started:
+            return CheckResult("skipped")  # checked since this sweep began (Check now, another sweep)
+    host = _app_host(connection)
+    slot = _host_slot_acquire(host, owner, now)
+    return _deferred() if slot is None else (connection, host, slot)
+
+
+def _sweep_started(sweep_id: int) -> datetime | None:
+    """When a sweep began. It never changes, so each process asks once per sweep, not once per check."""
+    started = _SWEEP_STARTED.get(sweep_id)
+    if started is None:
+        started = HealthSweep.objects.filter(pk=sweep_id).values_list("started_at", flat=True).first()
+        if started is not None:
+            if len(_SWEEP_STARTED) > 64:
+                _SWEEP_STARTED.clear()
+            _SWEEP_STARTED[sweep_id] = started
+    return started
+
+
+_SWEEP_STARTED: dict[int, datetime] = {}
+
+
+def _run(connection: Connection, sweep_id: int | None, acting_user_id: int | None) -> tuple[CheckResult, dict]:
+    """The test request, recorded; and when sweeps may check the connection next."""
+    from connections.services import connection_test
+
+    before, failures = (connection.status, connection.error_reason), connection.consecutive_failures
+    try:
+        actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
+        # Records the outcome; when the status changes, it also refreshes `connection`.
+        outcome = connection_test(connection=connection, acting_user=actor, sweep_id=sweep_id,
+                                  source=Source.SWEEP if sweep_id else Source.CHECK)
+    except Exception:
+        logger.exception("Health check of connection %s failed inside Splice", connection.pk)
+        return CheckResult("failed"), {}
+    changed = before != (connection.status, connection.error_reason)
+    return (CheckResult("checked", ok=outcome.ok, changed=changed),
+            _next_due(outcome, 0 if outcome.ok else failures + 1))
+
+
+def _lease_claim(connection_id: int, owner: str, now: datetime, sweep_id: int | None) -> str:
+    """Claim the connection for this check with one atomic UPDATE: "claimed", "busy" (another check holds it)
+    or "duplicate" (a check for this sweep already claimed it). A sweep's claim also marks the connection as
+    counted by that sweep, so a redelivered task cannot count it twice."""
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    claim = {"lease_owner": owner, "lease_expires_at": now + _check_ttl()}
+    if sweep_id is not None:
+        free &= ~Q(counted_sweep_id=sweep_id)
+        claim["counted_sweep_id"] = sweep_id
+    for _ in range(2):
+        if ConnectionHealth.objects.filter(free, pk=connection_id).update(**claim):
+            return "claimed"
+        row = ConnectionHealth.objects.filter(pk=connection_id).values("counted_sweep_id").first()
+        if row is not None:
+            return "duplicate" if sweep_id is not None and row["counted_sweep_id"] == sweep_id else "busy"
+        # No row yet (a connection no sweep has seen): create it and claim again.
+        ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=connection_id)], ignore_conflicts=True)
+    return "busy"
+
+
+def _next_due(outcome, failures: int) -> dict:
+    """When sweeps may check the connection again: Retry-After, and backoff while it fails transiently."""
+    if outcome.ok or outcome.verdict.kind in (Kind.CREDENTIALS_INVALID, Kind.INSUFFICIENT_PERMISSIONS):
+        return {"next_check_at": None, "retry_after_until": None}
+    now = timezone.now()
+    interval = settings.SPLICE_HEALTH_INTERVAL
+    backoff = min(timedelta(seconds=interval * (2 ** min(max(failures, 1) - 1, 16) - 1)),
+                  max(MAX_BACKOFF, timedelta(seconds=interval)))
+    retry_after = outcome.verdict.retry_after
+    return {"next_check_at": now + backoff if backoff else None,
+            "retry_after_until": now + timedelta(seconds=retry_after) if retry_after else None}
+
+
+def _app_host(connection: Connection) -> str:
+    """The host the connector's test request goes to ("" when the connection's settings cannot say)."""
+    try:
+        method = registry().get(connection.app_key).resolve_auth(
+            connection.auth_method, connection.settings, connection.environment,
+            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+    except Exception:  # noqa: BLE001 (the check itself reports what is wrong with the settings)
+        return ""
+    return urlsplit(method.base_url).netloc.lower()[:255]
+
+
+def _host_slot_acquire(host: str, owner: str, now: datetime) -> int | None:
+    """Take one of the host's N slots (None when all are busy): one UPDATE when the first slot tried is free."""
+    limit = settings.SPLICE_HEALTH_PER_HOST_CONCURRENCY
+    if not host or limit <= 0:
+        return -1  # nothing to limit
+    free = Q(owner="") | Q(expires_at__lt=now)
+    order = random.sample(range(limit), limit)
+    for attempt in range(2):
+        for slot in order:
+            if HealthHostSlot.objects.filter(free, host=host, slot=slot).update(owner=owner,
+                                                                                expires_at=now + _check_ttl()):
+                return slot
+        if attempt == 0:
+            # All busy, or the host's slots do not exist yet (or a higher limit adds some): make them, try again.
+            HealthHostSlot.objects.bulk_create([HealthHostSlot(host=host, slot=i) for i in range(limit)],
+                                               ignore_conflicts=True)
+    return None
+
+
+def _host_slot_release(host: str, slot: int | None, owner: str) -> None:
+    if slot is None or slot < 0:
+        return
+    HealthHostSlot.objects.filter(host=host, slot=slot, owner=owner).update(owner="", expires_at=None)
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+def connection_check_log(*, connection: Connection, outcome, before: tuple[str, str], after: tuple[str, str],
+                         checked_at: datetime, source: str = Source.TEST, actor: User | None = None,
+                         sweep_id: int | None = None, duration_ms: int | None = None) -> ConnectionCheck:
+    """Keep one check in the connection's history. The message is the classification's, never a secret."""
+    return ConnectionCheck.objects.create(
+        connection=connection, checked_at=checked_at, source=source, ok=outcome.ok,
+        kind="ok" if outcome.ok else str(outcome.verdict.kind), status_code=outcome.status_code,
+        message=outcome.message[:500], duration_ms=duration_ms, status_before=before[0], reason_before=before[1],
+        status_after=after[0], reason_after=after[1], actor=actor, sweep_id=sweep_id,
+    )
+
+
+def check_history_prune(*, now: datetime | None = None) -> int:
+    """Delete check history (and finished sweeps) older than SPLICE_CHECK_HISTORY_DAYS, in small batches."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.SPLICE_CHECK_HISTORY_DAYS)
+    deleted = 0
+    while True:
+        ids = list(ConnectionCheck.objects.filter(checked_at__lt=cutoff).values_list("pk", flat=True)[:5000])
+        if not ids:
+            break
+        deleted += ConnectionCheck.objects.filter(pk__in=ids).delete()[0]
+    HealthSweep.objects.filter(started_at__lt=cutoff, running=False).delete()
+    return deleted
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+def _recipients(connection: Connection) -> list[User]:
+    """Its owner (who created or authorized it, or whose personal connection it is), if they can still see the
+    project, and the project's managers."""
+    project = connection.project
+    owners = {connection.created_by_id, connection.authorized_by_id, connection.owner_id} - {None}
+    members = get_users_with_perms(project, only_with_perms_in=[level.value for level in ProjectAccess])
+    managers = get_users_with_perms(project, only_with_perms_in=[ProjectAccess.MANAGE.value])
+    owner_q = Q(pk__in=owners) & (Q(pk__in=members.values("pk")) | Q(is_superuser=True))
+    return list(User.objects.filter(owner_q | Q(pk__in=managers.values("pk")), is_active=True).order_by("pk"))
+
+
+def _app_name(connection: Connection) -> str:
+    try:
+        return registry().get(connection.app_key).name
+    except UnknownConnector:
+        return connection.connector_key
+
+
+def _when(moment: datetime | None) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
+
+
+def _recipes_text(connection: Connection) -> str:
+    from connections.services import recipes_using
+
+    recipes = list(recipes_using(connection).order_by("-running", "name")[:21])
+    if not recipes:
+        return "No recipe uses this connection."
+    running = sum(1 for recipe in recipes if recipe.running)
+    lines = [f"Recipes affected ({running} running first):" if running else "Recipes affected:"]
+    lines += [f"- {recipe.name} ({'running' if recipe.running else 'stopped'})" for recipe in recipes[:20]]
+    if len(recipes) > 20:
+        lines.append("- … and more: see the connection's page.")
+    return "\n".join(lines)
+
+
+def _notify(connection: Connection, *, kind: str, reason: str, title: str, body: str, link: str) -> list[Notification]:
+    """One notification per recipient; their emails leave once the transaction commits."""
+    notifications = Notification.objects.bulk_create([
+        Notification(recipient=user, connection=connection, kind=kind, reason=reason, title=title[:200], body=body,
+                     link=link)
+        for user in _recipients(connection)
+    ])
+    ids = [n.pk for n in notifications]
+    if ids:
+        transaction.on_commit(partial(_enqueue_emails, ids))
+    return notifications
+
+
+def _enqueue_emails(ids: list[int]) -> None:
+    from connections.tasks import send_notification_emails
+
+    send_notification_emails.apply_async(args=[ids], queue=settings.SPLICE_HEALTH_QUEUE)
+
+
+def connection_status_notify(*, connection: Connection, before: tuple[str, str],
+                             after: tuple[str, str]) -> list[Notification]:
+    """Tell the connection's owner and its project's managers that it broke or recovered.
+
+    Broke (→ error, or another reason): at most once per connection and reason per SPLICE_NOTIFY_EVERY
+    seconds (a sweep announces it later if it is still broken then). Recovered (error → connected): once,
+    to close a break that was announced.
+    """
+    (status_before, _), (status_after, reason_after) = before, after
+    connection = Connection.objects.select_related("project").get(pk=connection.pk)
+    if status_after == Status.ERROR and before != after:
+        recent = timezone.now() - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY)
+        if Notification.objects.filter(connection=connection, kind=Notification.Kind.BROKE, reason=reason_after,
+                                       created_at__gte=recent).exists():
+            return []
+        return _notify_broke(connection)
+    if status_after == Status.CONNECTED and status_before == Status.ERROR:
+        last = (Notification.objects.filter(connection=connection, kind__in=[Notification.Kind.BROKE,
+                                                                             Notification.Kind.RECOVERED])
+                .order_by("-created_at", "-pk").values_list("kind", flat=True).first())
+        if last != Notification.Kind.BROKE:
+            return []
+        return _notify_recovered(connection, reason_before=before[1])
+    return []
+
+
+def _notify_broke(connection: Connection) -> list[Notification]:
+    reason = connection.error_reason
+    label = Reason(reason).label if reason in Reason.values else "Error"
+    tips = RECOMMENDATIONS.get(reason, RECOMMENDATIONS[Kind.OTHER])
+    body = "\n\n".join([
+        f"The {_app_name(connection)} connection “{connection.name}” in project “{connection.project.name}” "
+        f"stopped working (since {_when(connection.error_since)}): {label}.",
+        f"What happened: {connection.error_message or label}",
+        "We recommend:\n" + "\n".join(f"- {tip}" for tip in tips),
+        _recipes_text(connection),
+    ])
+    return _notify(connection, kind=Notification.Kind.BROKE, reason=reason,
+                   title=f"“{connection.name}” needs attention: {label}", body=body,
+                   link=reverse("connection_authorize", args=[connection.pk]))
+
+
+def _notify_recovered(connection: Connection, *, reason_before: str) -> list[Notification]:
+    label = Reason(reason_before).label if reason_before in Reason.values else "an error"
+    body = "\n\n".join([
+        f"The {_app_name(connection)} connection “{connection.name}” in project “{connection.project.name}” "
+        f"passed its check at {_when(connection.last_ok_at)} and is connected again (it had failed: {label}).",
+        _recipes_text(connection),
+    ])
+    return _notify(connection, kind=Notification.Kind.RECOVERED, reason="",
+                   title=f"“{connection.name}” is working again", body=body, link=connection.get_absolute_url())
+
+
+def _announce_unannounced_failures(*, now: datetime) -> None:
+    """Connections in error that nobody was told about (a repeat break held back by SPLICE_NOTIFY_EVERY, or a
+    break from before notifications existed) are announced once the hold is over."""
+    announced = Notification.objects.filter(connection=OuterRef("pk"), kind=Notification.Kind.BROKE,
+                                            reason=OuterRef("error_reason"), created_at__gte=OuterRef("error_since"))
+    held = Notification.objects.filter(connection=OuterRef("pk"), kind=Notification.Kind.BROKE,
+                                       reason=OuterRef("error_reason"),
+                                       created_at__gte=now - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY))
+    pending = (Connection.objects.filter(status=Status.ERROR, error_since__isnull=False)
+               .exclude(Exists(announced)).exclude(Exists(held)).select_related("project").order_by("pk")[:500])
+    for connection in pending:
+        with transaction.atomic():
+            _notify_broke(connection)
+
+
+def health_expiry_warn(*, now: datetime | None = None) -> int:
+    """Warn, once per expiry date, about connections whose refresh token or OAuth client secret expires within
+    SPLICE_EXPIRY_WARNING_DAYS. Returns how many connections were warned about."""
+    from connections.selectors import connections_expiring
+
+    warned = 0
+    for item in connections_expiring(Connection.objects.all(), now=now, limit=None):
+        connection = item.connection
+        health, _ = ConnectionHealth.objects.get_or_create(connection=connection)
+        if health.expiry_warned_for == item.expires_at:
+            continue
+        with transaction.atomic():
+            if not ConnectionHealth.objects.filter(pk=connection.pk).exclude(expiry_warned_for=item.expires_at) \
+                    .update(expiry_warned_for=item.expires_at):
+                continue  # another sweep warned meanwhile
+            body = "\n\n".join([
+                f"The {item.what} of the {_app_name(connection)} connection “{connection.name}” in project "
+                f"“{connection.project.name}” expires at {_when(item.expires_at)}. After that, the app will refuse "
+                "the connection and the recipes using it will stop working.",
+                "We recommend: " + (
+                    "re-authorize the connection before then." if item.what == "refresh token" else
+                    "ask an admin to renew the app's OAuth client secret (Admin → OAuth profiles) before then."),
+                _recipes_text(connection),
+            ])
+            _notify(connection, kind=Notification.Kind.EXPIRING, reason="",
+                    title=f"“{connection.name}”: its {item.what} expires {_when(item.expires_at)}", body=body,
+                    link=reverse("connection_authorize", args=[connection.pk]))
+        warned += 1
+    return warned
+
+
+def notification_emails_send(*, notification_ids: list[int]) -> int:
+    """Email each notification to its recipient, once (a notification already emailed is skipped)."""
+    base = settings.SPLICE_BASE_URL
+    sent = 0
+    pending = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True).select_related("recipient")
+    with get_connection() as mail:
+        for notification in pending:
+            if not notification.recipient.email:
+                continue
+            if not Notification.objects.filter(pk=notification.pk, emailed_at__isnull=True) \
+                    .update(emailed_at=timezone.now()):
+                continue  # another worker sent it
+            action = "Re-authorize" if notification.kind != Notification.Kind.RECOVERED else "Open the connection"
+            body = (f"{notification.body}\n\n{action}: {base}{notification.link}\n\n"
+                    f"You get this because you own this connection or manage its project. "
+                    f"All notifications: {base}{reverse('notification_list')}\n")
+            message = EmailMessage(subject=f"[Splice] {notification.title}", body=body,
+                                   to=[notification.recipient.email], connection=mail)
+            try:
+                message.send()
+            except Exception:
+                Notification.objects.filter(pk=notification.pk).update(emailed_at=None)
+                raise
+            sent += 1
+    return sent
+
+
+def notifications_mark_read(*, recipient: User, ids: list[int] | None = None) -> int:
+    """Mark the recipient's notifications (these ids, or all) read; someone else's are never touched."""
+    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())

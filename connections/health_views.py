@@ -1,0 +1,61 @@
+"""Health pages: the summary (counts, oldest failures, the sweep's schedule), "Check all" on a project, and
+the person's notifications.
+
+Privileges and project access as everywhere (connections.views): the summary needs "View connections" and
+counts only connections in projects the user can see; "Check all" needs "Test connections" and use access
+to the project (else 404); notifications are the signed-in person's own.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import privilege_required
+from accounts.models import ProjectAccess
+from accounts.selectors import project_for_user_or_404
+from connections import health
+from connections.selectors import health_summary_for_user, notifications_for_user
+
+
+@privilege_required("connections.view_connection")
+def health_summary(request):
+    return render(request, "connections/health.html", {"summary": health_summary_for_user(request.user)})
+
+
+@privilege_required("connections.test_connection")
+@require_POST
+def project_check_all(request, project_pk: int):
+    project = project_for_user_or_404(request.user, project_pk, ProjectAccess.USE)
+    count = health.project_check_all(project=project, acting_user=request.user)
+    if count:
+        messages.success(request, f"Checking {count} connection{'s' if count != 1 else ''} in the background; "
+                                  "their status updates here when each check is done.")
+    else:
+        messages.info(request, "No connection in this project is connected or failing: nothing to check.")
+    return redirect(project)
+
+
+@login_required
+def notification_list(request):
+    page = Paginator(notifications_for_user(request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "connections/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notification_read(request, pk: int):
+    """Mark one of the person's notifications read (someone else's id changes nothing)."""
+    health.notifications_mark_read(recipient=request.user, ids=[pk])
+    return redirect("notification_list")
+
+
+@login_required
+@require_POST
+def notification_read_all(request):
+    count = health.notifications_mark_read(recipient=request.user)
+    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
+    return redirect("notification_list")

@@ -1,0 +1,52 @@
+"""Celery tasks of the connection health checks. They take ids only (never a secret) and call
+connections.health; the beat schedule (migration 0004) sends `splice.health.sweep` and `splice.health.prune`.
+All of them go to SPLICE_HEALTH_QUEUE (settings.CELERY_TASK_ROUTES)."""
+
+from __future__ import annotations
+
+from smtplib import SMTPException
+
+from celery import shared_task
+from django.conf import settings
+
+from connections import health
+
+__all__ = ["health_check", "health_sweep", "prune_check_history", "send_notification_emails"]
+
+_CHECK_LIMIT = settings.SPLICE_HEALTH_CHECK_TIME_LIMIT
+
+
+@shared_task(name="splice.health.sweep")
+def health_sweep() -> int | None:
+    """Plan a sweep (enqueue one check per due connection); the id of the sweep, or None if one still runs."""
+    sweep = health.health_sweep_start()
+    return sweep.pk if sweep else None
+
+
+# No result kept: a sweep's outcome is in its HealthSweep row and the check history.
+@shared_task(name="splice.health.check", bind=True, max_retries=health.HOST_BUSY_RETRIES, ignore_result=True,
+             time_limit=_CHECK_LIMIT, soft_time_limit=_CHECK_LIMIT - 5)
+def health_check(self, connection_id: int, sweep_id: int | None = None, acting_user_id: int | None = None) -> str:
+    """Check one connection; when its app host is busy, try again a little later."""
+    result = health.connection_health_check(
+        connection_id=connection_id, sweep_id=sweep_id, acting_user_id=acting_user_id,
+        last_attempt=self.request.retries >= self.max_retries,
+    )
+    if result.state == "deferred":
+        raise self.retry(countdown=result.retry_in)
+    return result.state
+
+
+@shared_task(name="splice.health.email", bind=True, max_retries=5)
+def send_notification_emails(self, notification_ids: list[int]) -> int:
+    """Email these notifications to their recipients; a mail server that fails is tried again, backing off."""
+    try:
+        return health.notification_emails_send(notification_ids=notification_ids)
+    except (SMTPException, OSError) as exc:
+        raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from None
+
+
+@shared_task(name="splice.health.prune")
+def prune_check_history() -> int:
+    """Delete check history older than SPLICE_CHECK_HISTORY_DAYS; how many checks were deleted."""
+    return health.check_history_prune()

@@ -1,0 +1,122 @@
+"""Design-time errors: what is wrong with a recipe before it runs. A recipe with any cannot be started.
+
+Computed from the recipe's steps and bindings and the live status of the bound connections, so a
+connection that breaks later (health check, job) shows up in every recipe using it, without an edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+
+from connections.catalog import UnknownConnector, UnknownOperation, registry
+from connections.models import Connection
+from recipes.models import ConnectionBinding, Recipe, Step
+from recipes.pills import unresolved_pills
+
+__all__ = ["DesignError", "design_time_errors", "error_counts"]
+
+
+@dataclass(frozen=True)
+class DesignError:
+    code: str
+    message: str
+    steps: tuple[int, ...] = ()
+    fix_label: str = ""
+    fix_url: str = ""
+    recommendations: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def anchor(self) -> str:
+        return f"#step-{self.steps[0]}" if self.steps else "#connections"
+
+
+def design_time_errors(recipe: Recipe, *, steps: Iterable[Step] | None = None,
+                       bindings: Iterable[ConnectionBinding] | None = None) -> list[DesignError]:
+    """Every design-time error of the recipe. Pass prefetched steps and bindings to avoid queries."""
+    steps = list(steps if steps is not None else recipe.steps.all())
+    bindings = list(bindings if bindings is not None else recipe.bindings.select_related("connection"))
+    by_app = {(b.app_key, b.slot): b for b in bindings}
+    editor = reverse("recipe_editor", args=[recipe.pk])
+    errors: list[DesignError] = []
+
+    apps_used: dict[tuple[str, str], list[int]] = {}
+    for step in steps:
+        apps_used.setdefault((step.connector_key, step.slot), []).append(step.position)
+
+    for (connector_key, slot), positions in apps_used.items():
+        app_name = _app_name(connector_key, slot)
+        binding = by_app.get((connector_key, slot))
+        connect = f"{editor}#connection-{connector_key}-{slot}"
+        if binding is None or (binding.connection is None and not binding.runtime_user):
+            errors.append(DesignError("no_connection", f"{app_name} has no connection. Connect to {app_name} to "
+                                      "configure its steps.", tuple(positions), f"Connect {app_name}", connect))
+            continue
+        connection = binding.connection
+        if connection is not None:
+            errors.extend(_connection_errors(connection, app_name, positions))
+        if binding.runtime_user and not recipe.allows_runtime_user:
+            errors.append(DesignError(
+                "runtime_user_on_standard", f"{app_name} uses a runtime user connection, which only callable and "
+                "workbot recipes can use.", tuple(positions), "Use the shared connection", connect))
+
+    available: dict[str, list[str]] = {}
+    for step in steps:
+        operation = _operation(step)
+        if operation is None:
+            errors.append(DesignError("unknown_operation", f"Step {step.position} uses {step.connector_key}."
+                                      f"{step.operation_key}, which the app no longer offers.", (step.position,),
+                                      "Remove the step", f"{editor}#step-{step.position}"))
+            continue
+        for input_field in operation.input:
+            value = (step.inputs or {}).get(input_field.name)
+            if input_field.required and (value is None or str(value).strip() == ""):
+                errors.append(DesignError("required_input", f"Step {step.position}: “{input_field.label}” is "
+                                          "required.", (step.position,), "Fill it in",
+                                          f"{editor}#step-{step.position}"))
+            for pill in unresolved_pills(value, available):
+                errors.append(DesignError("unresolved_pill", f"Step {step.position}: “{input_field.label}” uses "
+                                          f"{pill.text}, which no earlier step provides.", (step.position,),
+                                          "Fix the data pill", f"{editor}#step-{step.position}"))
+        available[step.ref] = [o.name for o in operation.output]
+    return errors
+
+
+def _connection_errors(connection: Connection, app_name: str, positions: list[int]) -> list[DesignError]:
+    reauthorize = reverse("connection_authorize", args=[connection.pk])
+    if connection.status == Connection.Status.ERROR:
+        reason = connection.get_error_reason_display() or "Error"
+        return [DesignError(
+            "connection_error", f"{app_name} connection “{connection.name}”: {reason}. "
+            f"{connection.error_message}".strip(), tuple(positions), "Re-authorize", reauthorize,
+            tuple(connection.recommendations))]
+    if connection.status == Connection.Status.DISCONNECTED:
+        return [DesignError("connection_disconnected", f"{app_name} connection “{connection.name}” is disconnected.",
+                            tuple(positions), "Re-authorize", reauthorize)]
+    if connection.status == Connection.Status.NOT_CONNECTED:
+        return [DesignError("connection_not_connected", f"{app_name} connection “{connection.name}” is not "
+                            "authorized yet.", tuple(positions), "Authorize", reauthorize)]
+    return []
+
+
+def _app_name(connector_key: str, slot: str) -> str:
+    from recipes.models import app_key_for
+
+    try:
+        return registry().get(app_key_for(connector_key, slot)).name
+    except UnknownConnector:
+        return connector_key
+
+
+def _operation(step: Step):
+    try:
+        return registry().get(step.app_key).operation(step.operation_key)
+    except (UnknownConnector, UnknownOperation):
+        return None
+
+
+def error_counts(recipes: Iterable[Recipe]) -> dict[int, int]:
+    """Design-time error counts for recipes fetched with `prefetch_related("steps", "bindings__connection")`."""
+    return {r.pk: len(design_time_errors(r, steps=r.steps.all(), bindings=r.bindings.all())) for r in recipes}

@@ -1,0 +1,26 @@
+from django import forms
+
+from accounts.models import Project
+from recipes.models import Recipe
+
+
+class RecipeForm(forms.ModelForm):
+    class Meta:
+        model = Recipe
+        fields = ["name", "project", "kind", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3}), "kind": forms.RadioSelect}
+        help_texts = {"kind": "Runtime user connections are available only in callable and workbot recipes."}
+        labels = {"name": "Recipe name"}
+
+    def __init__(self, *args, projects=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["project"].queryset = projects if projects is not None else Project.objects.none()
+        self.fields["project"].empty_label = None
+
+
+class RecipeSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Recipe
+        fields = ["name", "kind", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
+        labels = {"name": "Recipe name"}

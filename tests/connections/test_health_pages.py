@@ -1,0 +1,351 @@
+"""Health in the pages and the rules behind notifications, in this process (the worker-driven flows are in
+test_health.py): who may see and do what, the navigation badge, early warnings, message throttling, history,
+the host semaphore, pruning and the beat schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from accounts import services as account_services
+from accounts.models import ProjectAccess
+from connections import health, services
+from connections.models import Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
+from connections.problems import RECOMMENDATIONS, Kind, Verdict
+from connections.selectors import nav_counts_for_user
+from connections.tasks import health_check
+
+pytestmark = pytest.mark.django_db
+
+Status, Reason = Connection.Status, Connection.ErrorReason
+
+
+@pytest.fixture
+def basic_connection(credential_connection):
+    connection, outcome = credential_connection("basic")
+    assert outcome.ok, outcome.message
+    return connection
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Check tasks the code under test enqueues (captured, not sent): [(args, options)]."""
+    sent = []
+    monkeypatch.setattr(health_check, "apply_async", lambda args=None, **options: sent.append((args, options)))
+    return sent
+
+
+def record(connection, kind: Kind | None = None, **verdict):
+    """Apply a check outcome through the real service (no HTTP): None means it worked."""
+    if kind is None:
+        outcome = services.TestOutcome(ok=True, identity="ada@example.com", status_code=200)
+    else:
+        outcome = services.TestOutcome(ok=False, verdict=Verdict(kind, verdict.pop("message", f"{kind} happened"),
+                                                        recommendations=RECOMMENDATIONS[kind], **verdict))
+    return services.connection_record_check(connection=connection, outcome=outcome)
+
+
+# --- the permission matrix -------------------------------------------------------------------------
+
+
+def test_anonymous_is_sent_to_sign_in(client, project):
+    for url, method in [(reverse("connection_health"), "get"), (reverse("notification_list"), "get"),
+                        (reverse("connection_check_all", args=[project.pk]), "post"),
+                        (reverse("notification_read_all"), "post")]:
+        response = getattr(client, method)(url)
+        assert response.status_code == 302 and response["Location"].startswith(reverse("account_login")), url
+
+
+def test_without_the_privilege_is_403(client_for, make_user, project, builder, viewer):
+    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=viewer)
+    nobody = make_user(None)
+    assert client_for(nobody).get(reverse("connection_health")).status_code == 403
+    # Viewers may see connections but not test them.
+    assert client_for(viewer).post(reverse("connection_check_all", args=[project.pk])).status_code == 403
+
+
+def test_without_project_access_check_all_is_404(client_for, make_user, project, basic_connection, enqueued):
+    outsider = make_user("Admin")
+    response = client_for(outsider).post(reverse("connection_check_all", args=[project.pk]))
+    assert response.status_code == 404
+    assert enqueued == []
+
+
+def test_view_access_is_not_enough_to_check_all(client_for, make_user, project, builder, enqueued):
+    operator = make_user("Operator")
+    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.VIEW, user=operator)
+    assert client_for(operator).post(reverse("connection_check_all", args=[project.pk])).status_code == 404
+
+
+def test_allowed(client_for, builder, project, basic_connection, enqueued, django_capture_on_commit_callbacks):
+    client = client_for(builder)
+    assert client.get(reverse("connection_health")).status_code == 200
+    assert client.get(reverse("notification_list")).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("connection_check_all", args=[project.pk]), follow=True)
+    assert response.status_code == 200
+    assert "Checking 1 connection in the background" in response.text
+    # The same task as the sweep, with ids only: the connection and who asked.
+    assert enqueued == [([basic_connection.pk, None, builder.pk], enqueued[0][1])]
+
+
+# --- surfacing ----------------------------------------------------------------------------------
+
+
+def test_nav_badge_counts_connections_needing_attention_in_one_query(client_for, builder, make_user,
+                                                                    basic_connection, credential_connection):
+    second, _ = credential_connection("bearer", {"api_key": "test-api-key-0123456789"})
+    record(basic_connection, Kind.CREDENTIALS_INVALID)
+    record(second, Kind.INSUFFICIENT_PERMISSIONS)
+    nav_counts_for_user(builder)  # privileges and content types: loaded once per request or process anyway
+    with CaptureQueriesContext(db) as queries:
+        counts = nav_counts_for_user(builder)
+    assert counts == {"attention": 2, "unread": 2}
+    assert len(queries) == 1, [q["sql"] for q in queries]
+
+    page = client_for(builder).get(reverse("project_list")).text
+    assert f'href="{reverse("connection_list")}?status=attention"><span class="nav-badge">2</span> connections need ' \
+           "attention</a>" in page
+    # Someone without access to the project sees no badge.
+    other = make_user("Builder")
+    assert "need attention" not in client_for(other).get(reverse("project_list")).text
+
+
+def test_attention_filter_and_project_page_show_failing_connections(client_for, builder, project, basic_connection,
+                                                                   credential_connection):
+    healthy, _ = credential_connection("bearer", {"api_key": "test-api-key-0123456789"})
+    record(basic_connection, Kind.CREDENTIALS_INVALID)
+    client = client_for(builder)
+
+    listed = client.get(reverse("connection_list") + "?status=attention").text
+    assert basic_connection.name in listed and healthy.name not in listed
+
+    page = client.get(reverse("project_detail", args=[project.pk])).text
+    assert "1 connection needs attention" in page
+    assert f'Re-authorize “{basic_connection.name}”' in page
+    assert f'action="{reverse("connection_check_all", args=[project.pk])}"' in page
+    assert ">Check all connections</button>" in page
+
+
+def test_test_now_is_kept_in_the_check_history(client_for, builder, basic_connection, api_server):
+    api_server.set_fault("403", path="/api/me")
+    client = client_for(builder)
+    client.post(reverse("connection_test", args=[basic_connection.pk]), headers={"HX-Request": "true"})
+
+    check = ConnectionCheck.objects.filter(connection=basic_connection).first()
+    assert (check.source, check.actor, check.ok, check.kind, check.status_code) == (
+        "test", builder, False, "insufficient_permissions", 403)
+    assert check.status_after == "error" and check.duration_ms is not None
+    page = client.get(basic_connection.get_absolute_url()).text
+    assert "Recent checks" in page and "Test now (builder@example.com)" in page
+    assert "Connected → Error (Insufficient permissions)" in page
+
+
+def test_health_summary_counts_and_schedule(client_for, builder, basic_connection, credential_connection):
+    failing, _ = credential_connection("bearer", {"api_key": "test-api-key-0123456789"})
+    record(failing, Kind.CREDENTIALS_INVALID)
+    now = timezone.now()
+    HealthSweep.objects.create(started_at=now - timedelta(seconds=75), finished_at=now - timedelta(seconds=3),
+                               running=False, lock_expires_at=now, planned=2, done=2, ok=1, failed=1, changed=1)
+    task = PeriodicTask.objects.get(name="Connection health sweep")
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=now - timedelta(minutes=5))
+
+    page = client_for(builder).get(reverse("connection_health")).text
+
+    assert "<tr><td>Connected</td><td>1</td></tr>" in page
+    assert "<tr><td>Error</td><td>1</td></tr>" in page
+    assert "Credentials changed or revoked</td><td><a" in page
+    assert failing.name in page
+    assert "took 72.0 seconds" in page
+    assert "checked in all projects" not in page  # other projects' numbers are for admins
+    assert "Every 900 seconds" in page
+    assert "(in 9" in page  # the next sweep: 15 minutes after the last, 5 minutes ago
+
+
+def test_the_beat_schedule_is_created_by_migration_and_editable_in_admin(client_for, admin_user):
+    sweep = PeriodicTask.objects.get(name="Connection health sweep")
+    assert (sweep.task, sweep.enabled, sweep.interval.every, sweep.interval.period) == (
+        "splice.health.sweep", True, 900, "seconds")
+    prune = PeriodicTask.objects.get(name="Prune check history")
+    assert (prune.task, prune.crontab.hour, prune.crontab.minute) == ("splice.health.prune", "3", "30")
+    response = client_for(admin_user).get(reverse("admin:django_celery_beat_periodictask_change", args=[sweep.pk]))
+    assert response.status_code == 200
+
+
+# --- early warning ------------------------------------------------------------------------------
+
+
+def test_expiring_credentials_are_listed_and_notified_once(client_for, builder, project, basic_connection,
+                                                          oauth2_connection, authorize_oauth2):
+    oauth, _ = authorize_oauth2(oauth2_connection())
+    soon = timezone.now() + timedelta(days=3)
+    Connection.objects.filter(pk=basic_connection.pk).update(refresh_token_expires_at=soon)
+    OAuthProfile.objects.filter(connector_key="loopback").update(client_secret_expires_at=soon + timedelta(days=1))
+
+    page = client_for(builder).get(reverse("connection_list")).text
+    assert "Expiring soon" in page
+    assert f"{basic_connection.name}</a> <span class=\"muted\">({project.name})</span>: its refresh token" in page
+    assert f"{oauth.name}</a> <span class=\"muted\">({project.name})</span>: its OAuth client secret" in page
+
+    assert health.health_expiry_warn() == 2
+    assert health.health_expiry_warn() == 0  # once per expiry date
+    warning = Notification.objects.get(connection=basic_connection, kind="expiring")
+    assert warning.recipient == builder and "refresh token" in warning.title
+    assert warning.link == reverse("connection_authorize", args=[basic_connection.pk])
+
+    # A new expiry date (after re-authorizing, say) is worth a new warning when it comes near.
+    Connection.objects.filter(pk=basic_connection.pk).update(refresh_token_expires_at=soon + timedelta(days=2))
+    assert health.health_expiry_warn() == 1
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_the_expiring_section_keeps_the_list_query_count_fixed(client_for, builder, project, count):
+    soon = timezone.now() + timedelta(days=2)
+    Connection.objects.bulk_create([
+        Connection(name=f"Conn {i:03}", connector_key="loopback", project=project, auth_method="basic",
+                   status=Status.CONNECTED, refresh_token_expires_at=soon)
+        for i in range(count)
+    ])
+    client = client_for(builder)
+    client.get(reverse("connection_list"))
+    with CaptureQueriesContext(db) as queries:
+        page = client.get(reverse("connection_list")).text
+    assert "Expiring soon" in page
+    counts = test_the_expiring_section_keeps_the_list_query_count_fixed.__dict__.setdefault("counts", {})
+    counts[count] = len(queries)
+    assert len(queries) <= 12, [q["sql"][:100] for q in queries]
+    if len(counts) == 2:
+        assert counts[3] == counts[30]
+
+
+# --- notification rules -------------------------------------------------------------------------
+
+
+def test_a_repeat_break_is_held_back_for_an_hour_then_announced(basic_connection, builder, settings):
+    record(basic_connection, Kind.CREDENTIALS_INVALID)
+    record(basic_connection)
+    record(basic_connection, Kind.CREDENTIALS_INVALID)  # broke again within the hour: held back
+    assert list(Notification.objects.values_list("kind", flat=True).order_by("pk")) == ["broke", "recovered"]
+
+    health._announce_unannounced_failures(now=timezone.now())  # the next sweep: still within the hour
+    assert Notification.objects.count() == 2
+
+    Notification.objects.update(created_at=timezone.now() - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY + 1))
+    health._announce_unannounced_failures(now=timezone.now())
+    health._announce_unannounced_failures(now=timezone.now())
+    assert list(Notification.objects.values_list("kind", flat=True).order_by("pk")) == ["broke", "recovered", "broke"]
+
+
+def test_another_reason_is_another_message_and_recovery_is_told_once(basic_connection, builder):
+    record(basic_connection, Kind.INSUFFICIENT_PERMISSIONS)
+    record(basic_connection, Kind.CREDENTIALS_INVALID)
+    record(basic_connection)
+    record(basic_connection)
+    assert list(Notification.objects.values_list("kind", "reason").order_by("pk")) == [
+        ("broke", "insufficient_permissions"), ("broke", "credentials_invalid"), ("recovered", "")]
+
+
+def test_emails_leave_after_commit_once_each(basic_connection, builder, mailoutbox, django_capture_on_commit_callbacks,
+                                             monkeypatch, settings):
+    from connections.tasks import send_notification_emails
+
+    queued = []
+    monkeypatch.setattr(send_notification_emails, "apply_async", lambda args=None, **kw: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        record(basic_connection, Kind.CREDENTIALS_INVALID)
+    assert queued == [[[Notification.objects.get().pk]]]  # the task's one argument: a list of ids
+    assert mailoutbox == []
+
+    assert health.notification_emails_send(notification_ids=queued[0][0]) == 1
+    assert health.notification_emails_send(notification_ids=queued[0][0]) == 0  # a redelivered task
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [builder.email]
+    assert f"Re-authorize: {settings.SPLICE_BASE_URL}/connections/{basic_connection.pk}/authorize/" in \
+        mailoutbox[0].body
+
+
+def test_notifications_page_and_mark_as_read(client_for, builder, make_user, basic_connection):
+    record(basic_connection, Kind.CREDENTIALS_INVALID)
+    mine = Notification.objects.get(recipient=builder)
+    stranger = make_user("Builder")
+    client = client_for(builder)
+
+    page = client.get(reverse("notification_list")).text
+    assert mine.title in page and "Mark as read" in page
+    assert 'Notifications <span class="nav-badge">1<span class="visually-hidden"> unread</span></span>' in page
+
+    # Someone else's id changes nothing.
+    client_for(stranger).post(reverse("notification_read", args=[mine.pk]))
+    mine.refresh_from_db()
+    assert mine.read_at is None
+    assert mine.title not in client_for(stranger).get(reverse("notification_list")).text
+
+    client = client_for(builder)
+    client.post(reverse("notification_read", args=[mine.pk]))
+    mine.refresh_from_db()
+    assert mine.read_at is not None
+    assert " unread</span>" not in client.get(reverse("notification_list")).text
+
+
+# --- politeness primitives and housekeeping -----------------------------------------------------
+
+
+def test_host_slots_bound_concurrent_checks_and_free_themselves(settings):
+    settings.SPLICE_HEALTH_PER_HOST_CONCURRENCY = 2
+    now = timezone.now()
+    first = health._host_slot_acquire("api.example.com", "a", now)
+    second = health._host_slot_acquire("api.example.com", "b", now)
+    assert {first, second} == {0, 1}
+    assert health._host_slot_acquire("api.example.com", "c", now) is None
+    assert health._host_slot_acquire("other.example.com", "c", now) is not None  # per host
+
+    health._host_slot_release("api.example.com", first, "a")
+    assert health._host_slot_acquire("api.example.com", "c", now) == first
+    # A holder that died frees its slot when its time is up.
+    later = now + timedelta(seconds=settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 10)
+    assert health._host_slot_acquire("api.example.com", "d", later) is not None
+
+
+def test_a_connection_held_by_another_check_is_deferred_not_checked(basic_connection, api_server):
+    now = timezone.now()
+    assert health._lease_claim(basic_connection.pk, "someone", now, None) == "claimed"
+    api_server.reset()
+
+    result = health.connection_health_check(connection_id=basic_connection.pk)
+    assert result.state == "deferred" and result.retry_in > 0
+    assert health.connection_health_check(connection_id=basic_connection.pk, last_attempt=True).state == "skipped"
+    assert api_server.stats()["by_path"].get("/api/me", 0) == 0
+
+
+def test_check_history_is_pruned_after_the_configured_days(basic_connection, settings):
+    settings.SPLICE_CHECK_HISTORY_DAYS = 30
+    record(basic_connection)
+    old = ConnectionCheck.objects.filter(connection=basic_connection)
+    assert old.count() == 2  # authorization, then this check
+    old.filter(pk=old.first().pk).update(checked_at=timezone.now() - timedelta(days=31))
+
+    assert health.check_history_prune() == 1
+    assert ConnectionCheck.objects.filter(connection=basic_connection).count() == 1
+
+
+def test_the_sweep_plans_only_connected_or_failing_connections(basic_connection, oauth2_connection, enqueued,
+                                                              django_capture_on_commit_callbacks):
+    never = oauth2_connection("Never authorized")
+    failing = Connection.objects.create(name="Failing", connector_key="loopback", project=basic_connection.project,
+                                        auth_method="basic", status=Status.ERROR, error_reason=Reason.UNREACHABLE)
+    Connection.objects.create(name="Gone", connector_key="loopback", project=basic_connection.project,
+                              auth_method="basic", status=Status.DISCONNECTED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep = health.health_sweep_start()
+        assert health.health_sweep_start() is None  # no overlap
+
+    assert sorted(args[0] for args, _ in enqueued) == sorted([basic_connection.pk, failing.pk])
+    assert never.pk not in [args[0] for args, _ in enqueued]
+    assert all(args[1] == sweep.pk for args, _ in enqueued)
+    assert (sweep.planned, sweep.planning_done, sweep.running) == (2, True, True)

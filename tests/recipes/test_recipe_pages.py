@@ -1,0 +1,152 @@
+"""Recipe pages and their htmx/POST endpoints through real HTTP, and what the connection pages show
+once real recipes use connections."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts import services as account_services
+from accounts.models import ProjectAccess
+from recipes import services
+from recipes.models import Recipe
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def recipe(make_recipe, make_connection, builder):
+    recipe = make_recipe(steps=[("gmail", "new_email", {}), ("gmail", "send_email", {"raw": "{{trigger.id}}"})])
+    services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "My Gmail account"),
+                         acting_user=builder)
+    return recipe
+
+
+def _endpoints(recipe):
+    pk = recipe.pk
+    return {
+        "list": ("get", reverse("recipe_list"), {}, "view"),
+        "create": ("get", reverse("recipe_create"), {}, "add"),
+        "editor": ("get", reverse("recipe_editor", args=[pk]), {}, "view"),
+        "history": ("get", reverse("recipe_history", args=[pk]), {}, "view"),
+        "settings": ("post", reverse("recipe_settings", args=[pk]), {"name": "X", "kind": "standard"}, "change"),
+        "step_add": ("post", reverse("recipe_step_add", args=[pk]), {"app_key": "gmail", "operation_key": "get_email"},
+                     "change"),
+        "step_inputs": ("post", reverse("recipe_step_inputs", args=[pk, 2]), {"input_raw": "x"}, "change"),
+        "step_delete": ("post", reverse("recipe_step_delete", args=[pk, 2]), {}, "change"),
+        "binding": ("post", reverse("recipe_binding_set", args=[pk]), {"app_key": "gmail", "connection": "0"},
+                    "change"),
+        "runtime_user": ("post", reverse("recipe_binding_runtime_user", args=[pk]), {"app_key": "gmail"}, "change"),
+        "connect": ("post", reverse("recipe_connect_start", args=[pk]), {"app_key": "gmail"}, "change"),
+        "connect_done": ("get", reverse("recipe_connect_done", args=[pk]), {}, "change"),
+        "start": ("post", reverse("recipe_start", args=[pk]), {}, "start"),
+        "stop": ("post", reverse("recipe_stop", args=[pk]), {}, "start"),
+    }
+
+
+NAMES = list(_endpoints(Recipe(pk=1)))
+OBJECT_ENDPOINTS = [n for n in NAMES if n not in ("list", "create")]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_anonymous_goes_to_sign_in(client, recipe, name):
+    method, url, data, _ = _endpoints(recipe)[name]
+    response = getattr(client, method)(url, data)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if _endpoints(Recipe(pk=1))[n][3] != "view"])
+def test_a_viewer_gets_403(client_for, recipe, viewer, builder, project, name):
+    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=viewer)
+    method, url, data, _ = _endpoints(recipe)[name]
+    assert getattr(client_for(viewer), method)(url, data).status_code == 403
+
+
+@pytest.mark.parametrize("name", OBJECT_ENDPOINTS)
+def test_another_projects_recipe_is_404(client_for, recipe, make_user, name):
+    method, url, data, _ = _endpoints(recipe)[name]
+    assert getattr(client_for(make_user("Admin")), method)(url, data).status_code == 404
+
+
+@pytest.mark.parametrize("name", OBJECT_ENDPOINTS)
+def test_view_only_project_access_cannot_change_the_recipe(client_for, recipe, make_user, builder, project, name):
+    admin = make_user("Admin")
+    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.VIEW, user=admin)
+    method, url, data, privilege = _endpoints(recipe)[name]
+    expected = 200 if privilege == "view" else 404
+    assert getattr(client_for(admin), method)(url, data).status_code == expected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_allowed(client_for, recipe, builder, name):
+    method, url, data, _ = _endpoints(recipe)[name]
+    response = getattr(client_for(builder), method)(url, data)
+    assert response.status_code in ((200,) if method == "get" and name != "connect_done" else (200, 302, 409))
+
+
+def test_recipes_page_shows_error_counts_apps_and_filters(client_for, recipe, make_recipe, builder):
+    make_recipe("Empty recipe", kind="callable")
+    client = client_for(builder)
+    text = client.get(reverse("recipe_list")).text
+    assert "Forward leads" in text and "Empty recipe" in text and "No steps yet" in text
+    assert "Gmail" in text
+    assert client.get(reverse("recipe_list"), {"kind": "callable"}).text.count("Forward leads") == 0
+    assert "No recipe matches" in client.get(reverse("recipe_list"), {"state": "running"}).text
+
+
+def test_recipes_page_counts_design_time_errors(client_for, make_recipe, builder):
+    make_recipe("Broken", steps=[("gmail", "new_email", {})])
+    assert "1 error" in client_for(builder).get(reverse("recipe_list")).text
+
+
+def test_editor_disables_inputs_until_the_app_has_a_valid_connection(client_for, make_recipe, builder):
+    recipe = make_recipe(steps=[("gmail", "new_email", {}), ("gmail", "send_email", {})])
+    text = client_for(builder).get(recipe.get_absolute_url()).text
+    assert "Connect to Gmail to configure this step." in text
+    assert "<fieldset disabled>" in text
+    assert "2 design-time errors" in text
+
+
+def test_editor_offers_the_secondary_connector_and_data_pills(client_for, make_recipe, make_connection, builder):
+    recipe = make_recipe(steps=[("salesforce", "new_lead", {}), ("salesforce", "query", {"q": "x"})])
+    services.binding_set(recipe=recipe, app_key="salesforce", connection=make_connection("salesforce", "SF"),
+                         acting_user=builder)
+    text = client_for(builder).get(recipe.get_absolute_url()).text
+    assert "Salesforce (secondary)" in text and "it takes its own connection" in text
+    assert 'data-pill="{{trigger.Email}}"' in text
+
+
+def test_used_by_counts_and_running_recipes_on_the_connections_page(client_for, recipe, make_recipe, builder):
+    connection = recipe.bindings.get().connection
+    other = make_recipe("Second", steps=[("gmail", "new_email", {})])
+    services.binding_set(recipe=other, app_key="gmail", connection=connection, acting_user=builder)
+    Recipe.objects.filter(pk=recipe.pk).update(running=True)
+    text = client_for(builder).get(reverse("connection_list")).text
+    assert "Used by 2 recipes (1 running)" in text
+
+
+def test_disconnect_anyway_then_the_recipe_shows_the_error(client_for, recipe, builder):
+    connection = recipe.bindings.get().connection
+    Recipe.objects.filter(pk=recipe.pk).update(running=True)
+    client = client_for(builder)
+    url = reverse("connection_disconnect", args=[connection.pk])
+    assert "Disconnect anyway" in client.get(url).text and "Forward leads" in client.get(url).text
+    client.post(url, {"force": "1"})
+    editor = client.get(recipe.get_absolute_url()).text
+    assert "connection “My Gmail account” is disconnected" in editor
+
+
+def test_deleting_a_connection_a_recipe_uses_is_refused_with_the_list(client_for, recipe, builder):
+    connection = recipe.bindings.get().connection
+    client = client_for(builder)
+    client.post(reverse("connection_disconnect", args=[connection.pk]))
+    response = client.post(reverse("connection_delete", args=[connection.pk]))
+    assert response.status_code == 400 and "Forward leads" in response.text
+
+
+def test_start_refusal_lists_the_errors(client_for, make_recipe, builder):
+    recipe = make_recipe(steps=[("gmail", "new_email", {})])
+    response = client_for(builder).post(reverse("recipe_start", args=[recipe.pk]), follow=True)
+    assert "The recipe can&#x27;t start: 1 design-time error" in response.text
+    assert "Gmail has no connection" in response.text
+    assert not Recipe.objects.get(pk=recipe.pk).running
