@@ -38,9 +38,12 @@ class ThrowawayDatabase:
             except BaseException:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
                 raise
+            self.worker_url = os.environ["DATABASE_URL"]
         else:
             os.environ.pop("DATABASE_URL", None)
             os.environ["SPLICE_VAR_DIR"] = str(self.tmpdir)
+            # For processes the benchmark starts (workers): the same file, with the settings' options.
+            self.worker_url = f"sqlite:///{self.tmpdir / 'splice.sqlite3'}?timeout=20&transaction_mode=IMMEDIATE"
         self.label = f"PostgreSQL database {BENCH_DB}" if self.admin_url else f"SQLite in {self.tmpdir}"
 
     def _create_postgres(self, url: str, needed: int) -> None:

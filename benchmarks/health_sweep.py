@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "splice_bench_health"
+from common import ROOT, ThrowawayDatabase  # the benchmarks folder is on sys.path
+
 WORKERS = 2
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret"
 
@@ -147,44 +144,6 @@ class AppServer:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
-
-
-# --- a throwaway database ------------------------------------------------------------------------
-
-
-class ThrowawayDatabase:
-    """Point Django at a new, empty database before it is set up; `drop()` removes it."""
-
-    def __init__(self) -> None:
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="splice-bench-"))
-        self.admin_url: str | None = None
-        url = os.environ.get("DATABASE_URL", "")
-        if url.startswith(("postgres://", "postgresql://")):
-            parts = urlsplit(url)
-            self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-            import psycopg
-
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-            os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-            self.worker_url = os.environ["DATABASE_URL"]
-        else:
-            os.environ.pop("DATABASE_URL", None)
-            os.environ["SPLICE_VAR_DIR"] = str(self.tmpdir)
-            self.worker_url = f"sqlite:///{self.tmpdir / 'splice.sqlite3'}?timeout=20&transaction_mode=IMMEDIATE"
-        self.label = f"PostgreSQL database {BENCH_DB}" if self.admin_url else f"SQLite in {self.tmpdir}"
-
-    def drop(self) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        if self.admin_url:
-            import psycopg
-
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 # --- the connections -----------------------------------------------------------------------------

@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "splice_bench"
+from common import ROOT, ThrowawayDatabase  # the benchmarks folder is on sys.path
+
 EMAIL = "ada@example.com"
 
 
@@ -46,57 +42,6 @@ def parse_args() -> argparse.Namespace:
     if args.callers < 1:
         parser.error("--callers must be at least 1")
     return args
-
-
-# --- a throwaway database ------------------------------------------------------------------------
-
-
-class ThrowawayDatabase:
-    """Point Django at a new, empty database before it is set up; `drop()` removes it."""
-
-    def __init__(self, callers: int) -> None:
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="splice-bench-"))
-        self.admin_url: str | None = None
-        url = os.environ.get("DATABASE_URL", "")
-        if url.startswith(("postgres://", "postgresql://")):
-            try:
-                self._create_postgres(url, callers)
-            except BaseException:
-                shutil.rmtree(self.tmpdir, ignore_errors=True)
-                raise
-        else:
-            # The settings' own SQLite file, under a temporary folder: the same timeout and IMMEDIATE
-            # transactions as config/settings.py (a DATABASE_URL would drop those options).
-            os.environ.pop("DATABASE_URL", None)
-            os.environ["SPLICE_VAR_DIR"] = str(self.tmpdir)
-        self.label = f"PostgreSQL database {BENCH_DB}" if self.admin_url else f"SQLite in {self.tmpdir}"
-
-    def _create_postgres(self, url: str, callers: int) -> None:
-        import psycopg
-
-        parts = urlsplit(url)
-        self.admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            limit = int(conn.execute("SHOW max_connections").fetchone()[0])
-            in_use = conn.execute("SELECT count(*) FROM pg_stat_activity").fetchone()[0]
-            if callers + 5 > limit - in_use:
-                sys.exit(f"PostgreSQL takes {limit} connections and {in_use} are in use: too few for "
-                         f"{callers} callers, each with its own connection. Use fewer --callers, raise "
-                         "max_connections, or unset DATABASE_URL to run on SQLite.")
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-        os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{BENCH_DB}"))
-
-    def drop(self) -> None:
-        from django.db import connections
-
-        connections.close_all()
-        if self.admin_url:
-            import psycopg
-
-            with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 # --- the callers ---------------------------------------------------------------------------------

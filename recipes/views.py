@@ -104,7 +104,7 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
             "binding": binding, "connection": connection,
             "ready": bool(connection and connection.status == Connection.Status.CONNECTED)
             or bool(binding and binding.runtime_user),
-            "candidates": candidates.get((connector_key, slot), []),
+            "candidates": _with_bound(candidates.get((connector_key, slot), []), connection),
             "steps": [s for s in steps if (s.connector_key, s.slot) == (connector_key, slot)],
             "offers_secondary": spec is not None and spec.secondary and slot == "primary",
         })
@@ -137,16 +137,27 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
     }
 
 
+CANDIDATES_PER_APP = 100
+
+
 def _candidate_connections(user, used) -> dict:
-    """Connections the user may use, for each (app, slot) the recipe uses: one query for all apps."""
-    if not used:
-        return {}
-    keys = {key for key, _ in used}
-    result: dict = {}
-    rows = connections_for_user(user, ProjectAccess.USE).filter(connector_key__in=keys).select_related("project")
-    for connection in rows.order_by("name").defer("access_token", "refresh_token", "password", "api_key"):
-        result.setdefault((connection.connector_key, connection.slot), []).append(connection)
-    return result
+    """Up to CANDIDATES_PER_APP connections the user may use for each (app, slot) the recipe uses.
+
+    One query per app (not per step): healthy ones first, then by name.
+    """
+    usable = connections_for_user(user, ProjectAccess.USE).select_related("project").only(
+        "pk", "name", "status", "connector_key", "slot", "project__name")
+    return {
+        (key, slot): list(usable.filter(connector_key=key, slot=slot).order_by("status", "name")[:CANDIDATES_PER_APP])
+        for key, slot in used
+    }
+
+
+def _with_bound(candidates: list, connection) -> list:
+    """The bound connection is always offered, even beyond the first CANDIDATES_PER_APP."""
+    if connection is None or any(c.pk == connection.pk for c in candidates):
+        return candidates
+    return [connection, *candidates]
 
 
 def _spec(app_key: str):

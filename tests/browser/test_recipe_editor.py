@@ -46,7 +46,8 @@ def test_build_connect_inline_fix_and_start(browser_as, builder, project, api_se
     expect(page.get_by_role("status").first).to_contain_text("is connected and used by this recipe")
     expect(errors).to_contain_text("Step 2: “Name” is required.")
 
-    page.get_by_role("button", name="Insert trigger: Name into Name").click()
+    page.get_by_label("Name", exact=True).click()
+    page.get_by_role("button", name="Insert trigger: Name").click()
     expect(page.get_by_label("Name", exact=True)).to_have_value("{{trigger.name}}")
     page.get_by_role("button", name="Save step 2").click()
     expect(page.get_by_text("No design-time errors.")).to_be_visible()
