@@ -19,9 +19,14 @@ def projects_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> Query
     """
     if not user.is_authenticated:
         return Project.objects.none()
-    return get_objects_for_user(
-        user, f"accounts.{access.value}", klass=Project, accept_global_perms=False, with_superuser=True
-    )
+    # Building guardian's query costs a few queries of its own; a page asks several times per request.
+    # The query is lazy (its subqueries read permissions when it runs), so a copy of it is never stale.
+    built = user.__dict__.setdefault("_splice_projects_for_user", {})
+    if access not in built:
+        built[access] = get_objects_for_user(
+            user, f"accounts.{access.value}", klass=Project, accept_global_perms=False, with_superuser=True
+        )
+    return built[access].all()
 
 
 def project_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Project:

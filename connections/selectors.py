@@ -183,8 +183,19 @@ def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None
         default=None, output_field=DateTimeField(),
     )
     far = Value(_FAR_FUTURE, output_field=DateTimeField())
+    # Narrow first with plain filters (one small query for the apps whose default profile is expiring), so
+    # the CASE expressions below run on the few candidates, not on every connection.
+    soon = {"gt": now, "lte": until}
+    expiring_defaults = list(OAuthProfile.objects.filter(
+        is_default=True, client_secret_expires_at__gt=now, client_secret_expires_at__lte=until,
+    ).values_list("connector_key", flat=True))
+    candidates = Q(**{f"refresh_token_expires_at__{op}": v for op, v in soon.items()}) | Q(
+        **{f"oauth_profile__client_secret_expires_at__{op}": v for op, v in soon.items()})
+    if expiring_defaults:
+        candidates |= Q(oauth_profile__isnull=True, connector_key__in=expiring_defaults) & ~Q(access_token="")
     rows = (
         queryset.filter(status__in=[Connection.Status.CONNECTED, Connection.Status.ERROR])
+        .filter(candidates)
         .annotate(secret_expires_at=secret_expires)
         .annotate(
             refresh_soon=Case(When(refresh_token_expires_at__gt=now, refresh_token_expires_at__lte=until,

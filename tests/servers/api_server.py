@@ -141,11 +141,18 @@ class APIHandler(Handler):
         if self.url_path.startswith("/_control/"):
             self.control()
             return
-        entry = self._record()
-        status = self.api()
-        with STATE.lock:
-            entry["status"] = status
-            STATE.by_status[str(status)] += 1
+        self._entry = self._record()
+        self.api()
+
+    def respond(self, status, *args, **kwargs):
+        # Record the status before the response leaves: a client reading the stats right after its
+        # response must find its own request complete (hanging requests stay recorded as pending).
+        entry = getattr(self, "_entry", None)
+        if entry is not None and entry["status"] is None:
+            with STATE.lock:
+                entry["status"] = status
+                STATE.by_status[str(status)] += 1
+        super().respond(status, *args, **kwargs)
 
     def _record(self) -> dict:
         kind, _sent = _extract_auth(self)
