@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (never `playwright install`: no downloads here).
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own).
 browser:
 	@test -x $(CHROMIUM) || { \
 		if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
