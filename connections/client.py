@@ -21,8 +21,8 @@ from connections.catalog import ConnectorSpec, ResolvedRequest, registry
 from connections.credentials import open_secret
 from connections.http import new_session
 from connections.models import Connection, OAuthProfile
-from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict, classify_exception, classify_status
-from connections.tokens import ensure_fresh_token
+from connections.problems import ConnectionProblem, Kind, Verdict, classify_exception, classify_status
+from connections.tokens import credentials_refused, ensure_fresh_token
 from connections.vault import Secret
 
 __all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "spec_for"]
@@ -38,8 +38,6 @@ def spec_for(connection: Connection) -> ConnectorSpec:
 
 def oauth_client_for(connection: Connection) -> tuple[str, Secret | None]:
     """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default."""
-    from connections.credentials import open_secret as open_profile_secret
-
     profile = connection.oauth_profile
     if profile is None:
         profile = OAuthProfile.objects.filter(connector_key=connection.connector_key, is_default=True).first()
@@ -49,7 +47,7 @@ def oauth_client_for(connection: Connection) -> tuple[str, Secret | None]:
                         "An admin adds one under Admin → OAuth profiles.",
             recommendations=["Ask an admin to register Splice with the app and add its client id and secret."],
         ))
-    return profile.client_id, open_profile_secret(profile, "client_secret")
+    return profile.client_id, open_secret(profile, "client_secret")
 
 
 class ConnectionClient:
@@ -169,8 +167,7 @@ class ConnectionClient:
 
 
 def _not_authorized() -> Verdict:
-    return Verdict(Kind.CREDENTIALS_INVALID, "This connection has no credentials yet: authorize it first.",
-                   recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID])
+    return credentials_refused("This connection has no credentials yet: authorize it first.")
 
 
 def connection_client(connection: Connection, *, session: requests.Session | None = None) -> ConnectionClient:

@@ -44,12 +44,9 @@ class SpecSettingsMixin:
     spec: ConnectorSpec
     method_key: str
 
-    def add_setting_fields(self, *, secret_required: bool = True, initial: dict | None = None) -> None:
+    def add_setting_fields(self, *, secret_required: bool = True) -> None:
         for name, setting in self.spec.settings_for(self.method_key).items():
-            field = setting_formfield(setting)
-            if initial and name in initial:
-                field.initial = initial[name]
-            self.fields[SETTING_PREFIX + name] = field
+            self.fields[SETTING_PREFIX + name] = setting_formfield(setting)
         for name, secret in self.spec.secret_fields_for(self.method_key).items():
             self.fields[SECRET_PREFIX + name] = forms.CharField(
                 label=secret.label, help_text=secret.help or ("Leave blank to keep the current value."

@@ -17,17 +17,21 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from oauthlib.oauth1 import OAuth1Error
-from oauthlib.oauth2 import OAuth2Error
 from requests_oauthlib import OAuth1Session, OAuth2Session
 
 from accounts.models import User
 from connections.client import oauth_client_for, spec_for
 from connections.credentials import get_vault, row_context
 from connections.models import AuditEvent, Connection, OAuthFlow
-from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict, classify_exception
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.services import TestOutcome, audit_record, connection_store_tokens
-from connections.tokens import client_auth, client_credentials_token, oauth_error_verdict, token_set_from_response
+from connections.tokens import (
+    client_auth,
+    client_credentials_token,
+    credentials_refused,
+    token_endpoint_errors,
+    token_set_from_response,
+)
 from connections.vault import Secret
 
 __all__ = [
@@ -104,13 +108,8 @@ def connection_authorize_begin(*, connection: Connection, acting_user: User, ses
         url, _ = oauth.authorization_url(method.authorize_url, **extra, **method.authorize_params)
     elif method.type == "oauth1":
         oauth = _oauth1_session(method, client_id, client_secret, callback_uri=f"{oauth_redirect_uri()}?state={state}")
-        try:
+        with token_endpoint_errors(refused="The app refused Splice's request token"):
             request_token = oauth.fetch_request_token(method.request_token_url, timeout=settings.SPLICE_HTTP_TIMEOUT)
-        except (OAuth1Error, ValueError) as exc:
-            raise ConnectionProblem(_refused(f"The app refused Splice's request token ({type(exc).__name__}).")) \
-                from None
-        except Exception as exc:
-            raise ConnectionProblem(classify_exception(exc)) from None
         flow.request_token = request_token["oauth_token"]
         flow.request_token_secret = _seal(connection, _REQUEST_SECRET_FIELD, request_token["oauth_token_secret"])
         url = oauth.authorization_url(method.authorize_url, **method.authorize_params)
@@ -129,10 +128,6 @@ def _oauth1_session(method, client_id, client_secret, **kwargs) -> OAuth1Session
         rsa_key=client_secret.reveal() if rsa and client_secret else None,
         **kwargs,
     )
-
-
-def _refused(message: str) -> Verdict:
-    return Verdict(Kind.CREDENTIALS_INVALID, message, recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID])
 
 
 def _claim(state: str, acting_user: User, session_key: str | None) -> OAuthFlow:
@@ -195,36 +190,28 @@ def _declined(error: str, description: str | None) -> Verdict:
 def _exchange_code(method, client, params: dict, connection: Connection, flow: OAuthFlow):
     code = params.get("code")
     if not code:
-        raise ConnectionProblem(_refused("The app's response has no authorization code."))
+        raise ConnectionProblem(credentials_refused("The app's response has no authorization code."))
     client_id, _ = client
     oauth = OAuth2Session(client_id, redirect_uri=oauth_redirect_uri(), state=flow.state)
     extra = {"code_verifier": _open(connection, _VERIFIER_FIELD, flow.code_verifier).reveal()} if method.pkce else {}
-    try:
+    with token_endpoint_errors():
         token = oauth.fetch_token(method.token_url, code=code, timeout=settings.SPLICE_HTTP_TIMEOUT,
                                   **client_auth(method, client, fetch=True), **extra)
-    except OAuth2Error as exc:
-        raise ConnectionProblem(oauth_error_verdict(exc)) from None
-    except Exception as exc:
-        raise ConnectionProblem(classify_exception(exc)) from None
     return token_set_from_response(token, refresh_expires_in=method.refresh_token_expires_in)
 
 
 def _exchange_verifier(method, client, params: dict, connection: Connection, flow: OAuthFlow):
     if params.get("oauth_token") != flow.request_token or not params.get("oauth_verifier"):
-        raise ConnectionProblem(_refused("The app's response does not match the request token Splice asked for."))
+        raise ConnectionProblem(
+            credentials_refused("The app's response does not match the request token Splice asked for."))
     client_id, client_secret = client
     oauth = _oauth1_session(
         method, client_id, client_secret, resource_owner_key=flow.request_token,
         resource_owner_secret=_open(connection, _REQUEST_SECRET_FIELD, flow.request_token_secret).reveal(),
         verifier=params["oauth_verifier"],
     )
-    try:
+    with token_endpoint_errors(refused="The app refused the access token request"):
         token = oauth.fetch_access_token(method.access_token_url, timeout=settings.SPLICE_HTTP_TIMEOUT)
-    except (OAuth1Error, ValueError) as exc:
-        raise ConnectionProblem(_refused(f"The app refused the access token request ({type(exc).__name__}).")) \
-            from None
-    except Exception as exc:
-        raise ConnectionProblem(classify_exception(exc)) from None
     tokens = token_set_from_response({"access_token": token["oauth_token"]})
     return tokens, Secret(token["oauth_token_secret"])
 

@@ -74,14 +74,6 @@ def attach_usage(connections: list[Connection]) -> list[Connection]:
     return connections
 
 
-def with_usage(queryset: QuerySet[Connection]) -> QuerySet[Connection]:
-    """Annotate how many recipes use each connection, and how many of those are running."""
-    return queryset.annotate(
-        recipe_count=Count("bindings__recipe", distinct=True),
-        running_count=Count("bindings__recipe", filter=Q(bindings__recipe__running=True), distinct=True),
-    )
-
-
 @dataclass(frozen=True)
 class ConnectionFilters:
     q: str = ""

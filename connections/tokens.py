@@ -14,12 +14,14 @@ import logging
 import random
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
+from oauthlib.oauth1 import OAuth1Error
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
@@ -40,8 +42,10 @@ __all__ = [
     "TokenSet",
     "client_auth",
     "client_credentials_token",
+    "credentials_refused",
     "ensure_fresh_token",
     "oauth_error_verdict",
+    "token_endpoint_errors",
     "token_set_from_response",
 ]
 
@@ -166,7 +170,7 @@ def _refresh_with_fallback(row: Connection, method, client) -> tuple[TokenSet, S
     current = open_secret(row, "refresh_token")
     previous = open_secret(row, "previous_refresh_token")
     if current is None:
-        raise ConnectionProblem(_invalid("The connection has no refresh token; re-authorize it."))
+        raise ConnectionProblem(credentials_refused("The connection has no refresh token; re-authorize it."))
     try:
         return _refresh_request(method, client, current), current
     except ConnectionProblem as problem:
@@ -175,7 +179,8 @@ def _refresh_with_fallback(row: Connection, method, client) -> tuple[TokenSet, S
         return _refresh_request(method, client, previous), previous
 
 
-def _invalid(message: str) -> Verdict:
+def credentials_refused(message: str) -> Verdict:
+    """The verdict for credentials an app refused, with the seed's fixes."""
     return Verdict(Kind.CREDENTIALS_INVALID, message, recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID])
 
 
@@ -190,18 +195,33 @@ def client_auth(method, client, *, fetch: bool) -> dict:
     return {"client_id": client_id, "client_secret": secret}
 
 
+@contextmanager
+def token_endpoint_errors(*, refused: str | None = None):
+    """Turn what a call to an app's OAuth endpoints raises into a ConnectionProblem with its verdict.
+
+    OAuth 2.0 errors go through `oauth_error_verdict`; with `refused` (OAuth 1.0a, whose library raises
+    ValueError and OAuth1Error for an answer it refuses) those mean the credentials were refused; network
+    failures are transient. No message names a token.
+    """
+    oauth1_refusals = (OAuth1Error, ValueError) if refused else ()
+    try:
+        yield
+    except OAuth2Error as exc:
+        raise ConnectionProblem(oauth_error_verdict(exc)) from None
+    except oauth1_refusals as exc:
+        raise ConnectionProblem(credentials_refused(f"{refused} ({type(exc).__name__}).")) from None
+    except Exception as exc:
+        raise ConnectionProblem(classify_exception(exc)) from None
+
+
 def _refresh_request(method, client, refresh_token: Secret) -> TokenSet:
     client_id, _ = client
     oauth = OAuth2Session(client_id=client_id)
-    try:
+    with token_endpoint_errors():
         token = oauth.refresh_token(
             method.token_url, refresh_token=refresh_token.reveal(), timeout=settings.SPLICE_HTTP_TIMEOUT,
             **client_auth(method, client, fetch=False),
         )
-    except OAuth2Error as exc:
-        raise ConnectionProblem(oauth_error_verdict(exc)) from None
-    except Exception as exc:  # network failures: transient; the message names no token
-        raise ConnectionProblem(classify_exception(exc)) from None
     return token_set_from_response(token, refresh_expires_in=method.refresh_token_expires_in)
 
 
@@ -209,22 +229,19 @@ def client_credentials_token(method, client) -> TokenSet:
     """A new access token with the client credentials grant."""
     client_id, _ = client
     oauth = OAuth2Session(client=BackendApplicationClient(client_id=client_id))
-    try:
+    with token_endpoint_errors():
         token = oauth.fetch_token(
             method.token_url, scope=method.scope_string() or None, timeout=settings.SPLICE_HTTP_TIMEOUT,
             **client_auth(method, client, fetch=True),
         )
-    except OAuth2Error as exc:
-        raise ConnectionProblem(oauth_error_verdict(exc)) from None
-    except Exception as exc:
-        raise ConnectionProblem(classify_exception(exc)) from None
     return token_set_from_response(token)
 
 
 def oauth_error_verdict(exc: OAuth2Error) -> Verdict:
     """invalid_grant / invalid_client / unauthorized_client mean the grant or client is no longer valid."""
     if exc.error in {"invalid_grant", "invalid_client", "unauthorized_client"}:
-        return _invalid(f"The app refused the token request ({exc.error}): credentials were changed or revoked.")
+        return credentials_refused(
+            f"The app refused the token request ({exc.error}): credentials were changed or revoked.")
     if exc.status_code and (verdict := classify_status(exc.status_code)) is not None:
         return verdict
     return Verdict(Kind.TRANSIENT, f"The app's token endpoint answered with an error ({exc.error}).",

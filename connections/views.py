@@ -48,7 +48,6 @@ from connections.selectors import (
     connections_for_user,
     connections_page,
     usable_projects,
-    with_usage,
 )
 
 PAGE_SIZE = 50
@@ -260,15 +259,16 @@ def oauth_callback(request):
 @privilege_required("connections.view_connection")
 def connection_detail(request, pk: int):
     connection = get_object_or_404(
-        with_usage(Connection.objects.filter(pk__in=_visible_ids(request.user, pk))).select_related(
-            "project", "authorized_by", "created_by", "oauth_profile"),
+        connections_for_user(request.user).select_related("project", "authorized_by", "created_by", "oauth_profile"),
         pk=pk,
     )
     spec = _spec_or_404(connection.app_key)
     method = spec.auth_method(connection.auth_method)
     events = connection.audit_events.select_related("actor")[:20]
     checks = connection_recent_checks(connection)
-    recipes = services.recipes_using(connection).select_related("project").order_by("name")
+    recipes = list(services.recipes_using(connection).select_related("project").order_by("name"))
+    connection.recipe_count = len(recipes)
+    connection.running_count = sum(recipe.running for recipe in recipes)
     secret_names = [f.label for f in method.credential_fields if f.secret and getattr(connection, f.name, "")]
     secret_names += [spec.secret_fields[n].label for n in (connection.secret_settings or {}) if n in spec.secret_fields]
     settings_shown = [(spec.settings[name].label if name in spec.settings else name, value)
@@ -277,12 +277,6 @@ def connection_detail(request, pk: int):
                "recipes": recipes, "secret_names": secret_names, "settings_shown": settings_shown,
                "can_use": request.user.has_perm("accounts.use_project", connection.project)}
     return render(request, "connections/connection_detail.html", context)
-
-
-def _visible_ids(user, pk):
-    from connections.selectors import connections_for_user
-
-    return connections_for_user(user).filter(pk=pk).values("pk")
 
 
 @privilege_required("connections.test_connection")

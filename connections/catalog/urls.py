@@ -60,6 +60,21 @@ def _check_braces(template: str) -> None:
         raise ValueError("unbalanced '{' or '}' (placeholders look like {name})")
 
 
+def _placeholders_of(text: str, name_re, bad_name: str) -> tuple[tuple[str, ...], str | None]:
+    """What URL and path templates share: not empty, no unsafe characters, balanced braces, valid names.
+    Returns the placeholder names and, when the template is a single placeholder, its name."""
+    if not text:
+        raise ValueError("must not be empty")
+    if _UNSAFE_CHARS_RE.search(text):
+        raise ValueError("must not contain spaces, backslashes or control characters")
+    _check_braces(text)
+    names = placeholders(text)
+    for name in names:
+        if not name_re.match(name):
+            raise ValueError(f"placeholder {{{name}}} {bad_name}")
+    return names, _whole_placeholder(text)
+
+
 @dataclass(frozen=True)
 class UrlTemplate:
     """A parsed URL template; ``whole`` is the setting name when the template is just ``{name}``."""
@@ -71,16 +86,7 @@ class UrlTemplate:
 
 def parse_url_template(text: str) -> UrlTemplate:
     """Check the shape of a URL template and return it parsed; raises ValueError with a readable reason."""
-    if not text:
-        raise ValueError("must not be empty")
-    if _UNSAFE_CHARS_RE.search(text):
-        raise ValueError("must not contain spaces, backslashes or control characters")
-    _check_braces(text)
-    names = placeholders(text)
-    for name in names:
-        if not SETTING_NAME_RE.match(name):
-            raise ValueError(f"placeholder {{{name}}} is not a setting name (lowercase letters, digits, _)")
-    whole = _whole_placeholder(text)
+    names, whole = _placeholders_of(text, SETTING_NAME_RE, "is not a setting name (lowercase letters, digits, _)")
     if whole is not None:
         return UrlTemplate(text=text, names=names, whole=whole)
     if text.lower().startswith("http://"):
@@ -218,16 +224,7 @@ class PathTemplate:
 
 def parse_path_template(text: str) -> PathTemplate:
     """Check the shape of a request path template (``/repos/{owner}/{repo}/issues``)."""
-    if not text:
-        raise ValueError("must not be empty")
-    if _UNSAFE_CHARS_RE.search(text):
-        raise ValueError("must not contain spaces, backslashes or control characters")
-    _check_braces(text)
-    names = placeholders(text)
-    for name in names:
-        if not INPUT_NAME_RE.match(name):
-            raise ValueError(f"placeholder {{{name}}} is not a valid name")
-    whole = _whole_placeholder(text)
+    names, whole = _placeholders_of(text, INPUT_NAME_RE, "is not a valid name")
     if whole is None:
         if not text.startswith("/") or text.startswith("//"):
             raise ValueError(f"must start with a single '/' (got {text!r})")
