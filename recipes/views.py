@@ -7,6 +7,7 @@ project's recipe is a 404). Editing needs "Edit recipes" and use of the project.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from accounts.access import privilege_required, require_privilege
@@ -27,10 +29,19 @@ from recipes import services
 from recipes.design import design_time_errors, error_counts
 from recipes.forms import RecipeForm, RecipeSettingsForm
 from recipes.models import ConnectionBinding, Recipe, Step, app_key_for
-from recipes.selectors import recipe_for_user_or_404, recipes_for_user, recipes_page, with_editor_data
+from recipes.selectors import (
+    ConnectionChoice,
+    candidate_connections_for_user,
+    recipe_for_user_or_404,
+    recipes_for_user,
+    recipes_page,
+    with_editor_data,
+)
+from recipes.templatetags import recipe_editor as editor_markup
 
 PAGE_SIZE = 50
 PENDING_BINDING = "recipe_pending_binding"
+ANY_POSITION = 987654321  # a step position that stands for every position in a reversed URL
 
 
 @privilege_required("recipes.view_recipe")
@@ -88,12 +99,15 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
     steps = list(recipe.steps.all())
     bindings = {(b.app_key, b.slot): b for b in recipe.bindings.all()}
     errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
-    can_edit = (request.user.has_perm("recipes.change_recipe")
-                and request.user.has_perm("accounts.use_project", recipe.project))
+    may_change = request.user.has_perm("recipes.change_recipe")
+    may_start = request.user.has_perm("recipes.start_recipe")
+    # Project access is checked once, and only if a privilege needs it: each guardian check costs two queries.
+    uses_project = (may_change or may_start) and request.user.has_perm("accounts.use_project", recipe.project)
+    can_edit = may_change and uses_project
     editable = can_edit and not recipe.running
 
     used = list(dict.fromkeys((s.connector_key, s.slot) for s in steps))
-    candidates = _candidate_connections(request.user, used)
+    candidates = candidate_connections_for_user(request.user, used)
     apps = []
     for connector_key, slot in used:
         spec = _spec(app_key_for(connector_key, slot))
@@ -110,54 +124,50 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
         })
     ready = {(a["key"], a["slot"]): a["ready"] for a in apps}
 
-    step_views, pills = [], []
+    errors_by_step = {}
+    for error in errors:
+        for position in error.steps:
+            errors_by_step.setdefault(position, []).append(error)
+    inputs_url = _url_per_position("recipe_step_inputs", recipe)
+    delete_url = _url_per_position("recipe_step_delete", recipe)
+    step_views, pill_buttons = [], SafeString()
     for step in steps:
         spec = _spec(step.app_key)
         operation = _operation(spec, step)
         step_views.append({
             "step": step, "spec": spec, "operation": operation, "ready": ready.get((step.connector_key, step.slot)),
-            "errors": [e for e in errors if step.position in e.steps],
+            "errors": errors_by_step.get(step.position, []),
             "inputs": [(field, (step.inputs or {}).get(field.name, "")) for field in (operation.input if operation
                                                                                       else [])],
-            "pills": list(pills),
+            "pill_buttons": pill_buttons,
+            "inputs_url": inputs_url(step.position), "delete_url": delete_url(step.position),
         })
         if operation is not None:
-            pills.extend({"text": "{{" + f"{step.ref}.{o.name}" + "}}", "label": f"{step.ref}: {o.label}"}
-                         for o in operation.output)
+            pill_buttons += editor_markup.pill_buttons(step, operation)
 
     chosen_app = _spec(request.GET.get("app", "")) if request.GET.get("app") else None
     return {
         "recipe": recipe, "steps": step_views, "apps": apps, "errors": errors, "can_edit": can_edit,
         "editable": editable, "catalog": registry().apps(), "chosen_app": chosen_app,
         "has_trigger": any(s.is_trigger for s in steps),
-        "can_start": request.user.has_perm("recipes.start_recipe")
-        and request.user.has_perm("accounts.use_project", recipe.project),
+        "can_start": may_start and uses_project,
         "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
         **extra,
     }
 
 
-CANDIDATES_PER_APP = 100
+def _url_per_position(name: str, recipe: Recipe) -> Callable[[int], str]:
+    """The URL `name` of each step of the recipe, from one reverse(): reversing for every step of a long
+    recipe cost more than rendering the step's heading."""
+    head, _, tail = reverse(name, args=[recipe.pk, ANY_POSITION]).rpartition(str(ANY_POSITION))
+    return lambda position: f"{head}{position}{tail}"
 
 
-def _candidate_connections(user, used) -> dict:
-    """Up to CANDIDATES_PER_APP connections the user may use for each (app, slot) the recipe uses.
-
-    One query per app (not per step): healthy ones first, then by name.
-    """
-    usable = connections_for_user(user, ProjectAccess.USE).select_related("project").only(
-        "pk", "name", "status", "connector_key", "slot", "project__name")
-    return {
-        (key, slot): list(usable.filter(connector_key=key, slot=slot).order_by("status", "name")[:CANDIDATES_PER_APP])
-        for key, slot in used
-    }
-
-
-def _with_bound(candidates: list, connection) -> list:
+def _with_bound(candidates: list[ConnectionChoice], connection) -> list[ConnectionChoice]:
     """The bound connection is always offered, even beyond the first CANDIDATES_PER_APP."""
     if connection is None or any(c.pk == connection.pk for c in candidates):
         return candidates
-    return [connection, *candidates]
+    return [ConnectionChoice.of(connection), *candidates]
 
 
 def _spec(app_key: str):

@@ -4,6 +4,8 @@ once real recipes use connections."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import services as account_services
@@ -150,3 +152,65 @@ def test_start_refusal_lists_the_errors(client_for, make_recipe, builder):
     assert "The recipe can&#x27;t start: 1 design-time error" in response.text
     assert "Gmail has no connection" in response.text
     assert not Recipe.objects.get(pk=recipe.pk).running
+
+
+def _long_recipe(project, builder, *, steps: int, apps: list[str]) -> Recipe:
+    """A recipe of `steps` steps taking turns over `apps`, each bound to a connection, every input a data pill."""
+    from connections.catalog import registry
+    from connections.models import Connection
+    from recipes.models import ConnectionBinding, Step
+
+    recipe = Recipe.objects.create(name=f"{steps} steps", project=project, created_by=builder)
+    rows = []
+    for position in range(1, steps + 1):
+        spec = registry().get(apps[(position - 1) % len(apps)])
+        operation = spec.triggers[0] if position == 1 else next(a for a in spec.actions if a.input)
+        rows.append(Step(recipe=recipe, position=position, is_trigger=position == 1, connector_key=spec.key,
+                         operation_key=operation.key,
+                         inputs={f.name: "{{trigger.id}}" for f in operation.input if position > 1}))
+    Step.objects.bulk_create(rows)
+    for app in apps:
+        connection = Connection.objects.create(name=f"{app} for {recipe.name}", connector_key=app, project=project,
+                                               auth_method="basic", status="connected", created_by=builder)
+        ConnectionBinding.objects.create(recipe=recipe, app_key=app, connection=connection)
+    return recipe
+
+
+def test_the_editor_makes_as_many_queries_for_30_steps_over_4_apps_as_for_5_steps_over_1(
+        client_for, builder, project):
+    client = client_for(builder)
+    counts = {}
+    for steps, apps in [(5, ["loopback"]), (30, ["loopback", "gmail", "slack", "github"])]:
+        url = _long_recipe(project, builder, steps=steps, apps=apps).get_absolute_url()
+        client.get(url)  # warm the session and content types
+        with CaptureQueriesContext(db) as queries:
+            response = client.get(url)
+        assert response.status_code == 200 and f"Save step {steps}" in response.text
+        counts[steps] = len(queries)
+    assert counts[5] == counts[30], counts
+
+
+def test_every_step_offers_the_data_pills_of_the_steps_before_it(client_for, builder, project):
+    recipe = _long_recipe(project, builder, steps=3, apps=["loopback"])
+    text = client_for(builder).get(recipe.get_absolute_url()).text
+    trigger_pill = 'data-pill="{{trigger.id}}" aria-label="Insert trigger: ID">trigger: ID</button>'
+    step2_pill = 'data-pill="{{step2.id}}"'
+    step2, step3 = text.index('id="step-2"'), text.index('id="step-3"')
+    assert trigger_pill in text[step2:step3] and step2_pill not in text[step2:step3]
+    assert trigger_pill in text[step3:] and step2_pill in text[step3:]
+    assert '<label for="step2-name">Name</label>' in text
+    assert 'name="input_name" value="{{trigger.id}}"' in text
+
+
+def test_the_bound_connection_is_offered_beyond_the_first_hundred(client_for, builder, project, make_connection):
+    from connections.models import Connection
+
+    recipe = _long_recipe(project, builder, steps=2, apps=["gmail"])
+    Connection.objects.bulk_create([
+        Connection(name=f"Another Gmail {n:03}", connector_key="gmail", project=project, auth_method="oauth2",
+                   status="connected") for n in range(101)
+    ])
+    text = client_for(builder).get(recipe.get_absolute_url()).text
+    bound = recipe.bindings.get().connection
+    assert f'<option value="{bound.pk}" selected>gmail for 2 steps (Sales operations, connected)</option>' in text
+    assert "Another Gmail 099" in text and "Another Gmail 100" not in text
