@@ -78,6 +78,7 @@ def main() -> int:
 
         settings.ALLOWED_HOSTS = ["testserver"]  # the test client's host; no test instrumentation
         user, first = build(args.connections, args.projects, args.recipes)
+        database.analyze()
         client = Client()
         client.force_login(user)
         print(f"{args.connections} connections in {args.projects} projects, {args.recipes} recipes ({database.label})")

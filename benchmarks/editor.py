@@ -91,6 +91,7 @@ def main() -> int:
 
         settings.ALLOWED_HOSTS = ["testserver"]
         user, recipe = build(args.steps, args.apps, args.recipes, args.connections)
+        database.analyze()
         client = Client()
         client.force_login(user)
         url = recipe.get_absolute_url()

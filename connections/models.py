@@ -124,9 +124,15 @@ class Connection(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["project", "name"], name="connection_list_idx"),
-            models.Index(fields=["connector_key", "slot"], name="connection_app_idx"),
+            # The connections page: counting and sorting by name what a user can see reads this index alone.
+            models.Index(fields=["project", "owner", "name"], name="connection_list_idx"),
+            # An app's connections, healthy first then by name (the recipe editor's connection lists).
+            models.Index(fields=["connector_key", "slot", "status", "name", "id"], name="connection_app_idx"),
             models.Index(fields=["status", "last_checked_at"], name="connection_health_idx"),
+            # The navigation's "N connections need attention", on every page.
+            models.Index(fields=["status", "project", "owner"], name="connection_attention_idx"),
+            # The connections page's "Expiring soon" notice.
+            models.Index(fields=["status", "refresh_token_expires_at"], name="connection_expiry_idx"),
         ]
         # Privileges with the names people see in admin (Django's "Can add connection" reads poorly).
         default_permissions = ()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Case, Count, DateTimeField, F, Func, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce, Least
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, DateTimeField, F, Func, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from accounts.models import Project, ProjectAccess
@@ -15,6 +18,7 @@ from accounts.selectors import projects_for_user
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
 
 __all__ = [
+    "SORTS",
     "ConnectionFilters",
     "ExpiringConnection",
     "HealthSummary",
@@ -41,11 +45,27 @@ SORTS = {
 }
 
 
-def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> QuerySet[Connection]:
-    """Shared connections in the projects where the user has `access` (personal ones are their owners')."""
-    return Connection.objects.filter(project__in=projects_for_user(user, access)).filter(
-        Q(owner__isnull=True) | Q(owner=user) if user.is_authenticated else Q(owner__isnull=True)
-    )
+def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW, *,
+                         projects: Collection[Project] | None = None) -> QuerySet[Connection]:
+    """Shared connections in the projects where the user has `access` (personal ones are their owners').
+
+    A page that has already read those projects (`projects_for_user(user, access)`, for its project filter) passes
+    them: a list of ids is cheaper to build than guardian's nested permission subqueries, and plans better.
+    """
+    in_projects = (Q(project__in=[project.pk for project in projects]) if projects is not None
+                   else Q(project__in=projects_for_user(user, access)))
+    return Connection.objects.filter(in_projects, _shared_or_own(user))
+
+
+def _shared_or_own(user) -> Q:
+    """Shared connections (no owner) and the user's personal ones.
+
+    Written as COALESCE(owner, user) = user, not `owner IS NULL OR owner = user`: SQLite answers that OR from the
+    owner index, reading every shared row to count or sort them, where the project index covers the query.
+    """
+    if not user.is_authenticated:
+        return Q(owner__isnull=True)
+    return Q(Exact(Coalesce("owner", Value(user.pk)), user.pk))
 
 
 def connection_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Connection:
@@ -104,12 +124,29 @@ class ConnectionFilters:
         return bool(self.q or self.project or self.app or self.status or self.environment)
 
 
-def connections_page(user, filters: ConnectionFilters) -> QuerySet[Connection]:
-    """The connections page's rows: filtered and sorted, with their project (usage: `attach_usage`)."""
-    queryset = connections_for_user(user).select_related("project").defer(
-        "access_token", "refresh_token", "previous_refresh_token", "token_secret", "password", "api_key",
-        "api_secret", "secret_settings", "data_key",
-    )
+# What a row of the connections page shows (Connection.app_key reads the slot); the rest stays in the database.
+_LIST_ROW_FIELDS = ("name", "connector_key", "slot", "project", "identity", "environment", "status", "error_reason",
+                   "error_since", "last_checked_at")
+
+
+def connections_page(visible: QuerySet[Connection], filters: ConnectionFilters, *, number: int | str | None,
+                     per_page: int) -> Page:
+    """One page of the connections list: `visible` (`connections_for_user`) filtered and sorted, each row with its
+    project and usage counts (`attach_usage`).
+
+    The sort runs on a narrow query (ids and sort keys, which an index can cover) and only the page's rows are
+    then read in full, in the same statement: sorting thousands of whole rows to keep 50 cost most of the page.
+    """
+    ordering = SORTS[filters.sort]
+    ids = _filtered(visible, filters).order_by(*ordering).values_list("pk", flat=True)
+    page = Paginator(ids, per_page).get_page(number)
+    rows = (Connection.objects.filter(pk__in=page.object_list).select_related("project")
+            .only(*_LIST_ROW_FIELDS, "project__name").order_by(*ordering))
+    page.object_list = attach_usage(list(rows))
+    return page
+
+
+def _filtered(queryset: QuerySet[Connection], filters: ConnectionFilters) -> QuerySet[Connection]:
     if filters.q:
         queryset = queryset.filter(Q(name__icontains=filters.q) | Q(identity__icontains=filters.q))
     if filters.project:
@@ -126,7 +163,7 @@ def connections_page(user, filters: ConnectionFilters) -> QuerySet[Connection]:
         queryset = queryset.filter(status=filters.status)
     if filters.environment:
         queryset = queryset.filter(environment=filters.environment)
-    return queryset.order_by(*SORTS[filters.sort])
+    return queryset
 
 
 def usable_projects(user) -> QuerySet[Project]:
@@ -149,7 +186,6 @@ def audit_events_for_user(user, *, connection: int | None = None, actor: int | N
 
 # --- health -------------------------------------------------------------------------------------
 
-_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _SECRET_COLUMNS = ("access_token", "refresh_token", "previous_refresh_token", "token_secret", "password", "api_key",
                    "api_secret", "secret_settings", "data_key")
 
@@ -164,49 +200,40 @@ class ExpiringConnection:
 def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None = None,
                          limit: int | None = 20) -> list[ExpiringConnection]:
     """Connections (of `queryset`) whose refresh token or OAuth client secret (their own profile's, else the
-    app's default profile's) expires within SPLICE_EXPIRY_WARNING_DAYS, soonest first. One query."""
+    app's default profile's) expires within SPLICE_EXPIRY_WARNING_DAYS, soonest first.
+
+    The OAuth profiles whose secret expires soon are few, so they are read first (one query); then one indexed
+    query finds the soonest refresh tokens and, only when some profile expires, another the connections using those
+    profiles. Each is sorted and cut at `limit` (None: all), and the two merge here: a connection missing from a
+    list has `limit` others before it there, so the merged first `limit` are exact.
+    """
     now = now or timezone.now()
     until = now + timedelta(days=settings.SPLICE_EXPIRY_WARNING_DAYS)
-    default_secret = OAuthProfile.objects.filter(connector_key=OuterRef("connector_key"), is_default=True) \
-        .values("client_secret_expires_at")[:1]
-    secret_expires = Case(
-        When(oauth_profile__isnull=False, then=F("oauth_profile__client_secret_expires_at")),
-        When(~Q(access_token=""), then=Subquery(default_secret)),
-        default=None, output_field=DateTimeField(),
-    )
-    far = Value(_FAR_FUTURE, output_field=DateTimeField())
-    # Narrow first with plain filters (one small query for the apps whose default profile is expiring), so
-    # the CASE expressions below run on the few candidates, not on every connection.
-    soon = {"gt": now, "lte": until}
-    expiring_defaults = list(OAuthProfile.objects.filter(
-        is_default=True, client_secret_expires_at__gt=now, client_secret_expires_at__lte=until,
-    ).values_list("connector_key", flat=True))
-    candidates = Q(**{f"refresh_token_expires_at__{op}": v for op, v in soon.items()}) | Q(
-        **{f"oauth_profile__client_secret_expires_at__{op}": v for op, v in soon.items()})
-    if expiring_defaults:
-        candidates |= Q(oauth_profile__isnull=True, connector_key__in=expiring_defaults) & ~Q(access_token="")
-    rows = (
-        queryset.filter(status__in=[Connection.Status.CONNECTED, Connection.Status.ERROR])
-        .filter(candidates)
-        .annotate(secret_expires_at=secret_expires)
-        .annotate(
-            refresh_soon=Case(When(refresh_token_expires_at__gt=now, refresh_token_expires_at__lte=until,
-                                   then=F("refresh_token_expires_at")), default=far),
-            secret_soon=Case(When(secret_expires_at__gt=now, secret_expires_at__lte=until,
-                                  then=F("secret_expires_at")), default=far),
-        )
-        .annotate(soonest=Least("refresh_soon", "secret_soon"))
-        .filter(soonest__lt=_FAR_FUTURE)
+    active = queryset.filter(status__in=[Connection.Status.CONNECTED, Connection.Status.ERROR]) \
         .select_related("project").defer(*_SECRET_COLUMNS)
-        .order_by("soonest", "pk")
-    )
-    if limit is not None:
-        rows = rows[:limit]
-    return [
-        ExpiringConnection(row, "refresh token" if row.refresh_soon <= row.secret_soon else "OAuth client secret",
-                           row.soonest)
-        for row in rows
-    ]
+    found: dict[int, ExpiringConnection] = {}
+    refresh = active.filter(refresh_token_expires_at__gt=now, refresh_token_expires_at__lte=until) \
+        .order_by("refresh_token_expires_at", "pk")
+    for row in refresh[:limit]:
+        found[row.pk] = ExpiringConnection(row, "refresh token", row.refresh_token_expires_at)
+    profiles = list(OAuthProfile.objects.filter(client_secret_expires_at__gt=now, client_secret_expires_at__lte=until)
+                    .values_list("pk", "connector_key", "is_default", "client_secret_expires_at"))
+    if profiles:
+        # A connection with its own profile uses that one's secret; one authorized without uses its app's default.
+        uses_default = Q(oauth_profile__isnull=True) & ~Q(access_token="")
+        own = {pk: expires for pk, _, _, expires in profiles}
+        default = {key: expires for _, key, is_default, expires in profiles if is_default}
+        secret_expires = Case(
+            *[When(oauth_profile=pk, then=Value(expires)) for pk, expires in own.items()],
+            *[When(uses_default & Q(connector_key=key), then=Value(expires)) for key, expires in default.items()],
+            output_field=DateTimeField(),
+        )
+        secret = active.filter(Q(oauth_profile__in=list(own)) | (uses_default & Q(connector_key__in=list(default)))) \
+            .annotate(secret_expires_at=secret_expires).order_by("secret_expires_at", "pk")
+        for row in secret[:limit]:
+            if row.pk not in found or row.secret_expires_at < found[row.pk].expires_at:
+                found[row.pk] = ExpiringConnection(row, "OAuth client secret", row.secret_expires_at)
+    return sorted(found.values(), key=lambda item: (item.expires_at, item.connection.pk))[:limit]
 
 
 def _count(queryset: QuerySet) -> Coalesce:

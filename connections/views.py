@@ -40,7 +40,6 @@ from connections.oauth import (
 from connections.problems import ConnectionProblem
 from connections.selectors import (
     ConnectionFilters,
-    attach_usage,
     audit_events_for_user,
     connection_for_user_or_404,
     connection_recent_checks,
@@ -72,18 +71,22 @@ def _spec_or_404(key: str):
 @privilege_required("connections.view_connection")
 def connection_list(request):
     filters = ConnectionFilters.from_query(request.GET)
-    page = Paginator(connections_page(request.user, filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    specs = {spec.key: spec for spec in registry().apps()}
-    rows = [(connection, specs.get(connection.app_key)) for connection in attach_usage(list(page.object_list))]
+    # The project filter's choices, and what the user may see.
+    projects = list(projects_for_user(request.user).only("name").order_by("name"))
+    visible = connections_for_user(request.user, projects=projects)
+    page = connections_page(visible, filters, number=request.GET.get("page"), per_page=PAGE_SIZE)
+    apps = registry().apps()
+    specs = {spec.key: spec for spec in apps}
+    rows = [(connection, specs.get(connection.app_key)) for connection in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "page": page, "rows": rows, "filters": filters, "query": query.urlencode(),
-        "projects": projects_for_user(request.user).order_by("name"), "apps": registry().apps(),
+        "projects": projects, "apps": apps,
         "statuses": Connection.Status.choices, "environments": Connection.Environment.choices,
         "sorts": SORT_CHOICES,
-        # Early warning, above the table: one query however many connections there are.
-        "expiring": [] if request.htmx else connections_expiring(connections_for_user(request.user)),
+        # Early warning, above the table: a fixed number of queries however many connections there are.
+        "expiring": [] if request.htmx else connections_expiring(visible),
     }
     template = "connections/_connection_rows.html" if request.htmx else "connections/connection_list.html"
     return render(request, template, context)

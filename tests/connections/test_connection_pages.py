@@ -3,6 +3,8 @@ the list, and retiring connections."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
@@ -10,8 +12,9 @@ from django.urls import reverse
 
 from accounts import services as account_services
 from accounts.models import ProjectAccess
-from connections import services
+from connections import services, views
 from connections.models import Connection
+from connections.selectors import SORTS
 from recipes.models import ConnectionBinding, Recipe
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +138,32 @@ def test_the_list_makes_a_fixed_number_of_queries(client_for, builder, project, 
         test_the_list_makes_a_fixed_number_of_queries, "counts", {}) | {count: len(queries)}
     if len(test_the_list_makes_a_fixed_number_of_queries.counts) == 2:
         assert len(set(test_the_list_makes_a_fixed_number_of_queries.counts.values())) == 1
+
+
+@pytest.mark.parametrize("sort", sorted(SORTS))
+def test_the_pages_of_each_sort_follow_one_another(client_for, builder, project, make_user, monkeypatch, sort):
+    """The page's ids are sorted on their own and its rows read after: together the pages must list every
+    visible connection once, in the database's order, and nobody else's personal connection."""
+    monkeypatch.setattr(views, "PAGE_SIZE", 4)
+    other = account_services.project_create(name="Another project", acting_user=builder)
+    statuses = [Connection.Status.CONNECTED, Connection.Status.ERROR, Connection.Status.NOT_CONNECTED]
+    shared = [Connection.objects.create(name=f"Conn {n}", connector_key=["gmail", "slack", "loopback"][n % 3],
+                                        project=[project, other][n % 2], auth_method="basic",
+                                        status=statuses[n % 3]) for n in range(9)]
+    Connection.objects.create(name="Mine", connector_key="gmail", project=project, auth_method="oauth2",
+                              owner=builder, parent=shared[0])
+    Connection.objects.create(name="Someone else's", connector_key="gmail", project=project, auth_method="oauth2",
+                              owner=make_user("Builder"), parent=shared[0])
+    expected = list(Connection.objects.exclude(name="Someone else's").order_by(*SORTS[sort])
+                    .values_list("pk", flat=True))
+
+    client = client_for(builder)
+    listed = []
+    for number in (1, 2, 3):
+        text = client.get(reverse("connection_list"), {"sort": sort, "page": number}).text
+        assert f"Page {number} of 3 (10 in all)" in text
+        listed += [int(pk) for pk in re.findall(r'<td><a href="/connections/(\d+)/">', text)]
+    assert listed == expected
 
 
 # --- the wizard -------------------------------------------------------------------------------

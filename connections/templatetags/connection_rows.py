@@ -1,0 +1,38 @@
+"""The connections table's rows, formatted in Python: a page holds 50 rows of a dozen lookups each, which took
+the template engine twice as long (the markup is the same)."""
+
+from django import template
+from django.utils.dateformat import format as format_date
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince
+from django.utils.timezone import localtime
+
+from connections.templatetags.splice_ui import app_icon, status_badge
+
+register = template.Library()
+
+_ROW = ('<tr><td class="app-cell">{} {}</td><td><a href="{}">{}</a>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+        "<td>{}</td><td>{}</td></tr>")
+_SANDBOX = mark_safe('<span class="badge warn">Sandbox</span>')
+_PRODUCTION = mark_safe('<span class="badge">Production</span>')
+_NOT_USED = mark_safe('<span class="muted">Not used yet</span>')
+_NEVER = mark_safe('<span class="muted">Never</span>')
+
+
+@register.simple_tag
+def connection_row(connection, spec):
+    """App, name and account, project, status (with the error's reason), environment, usage, last check."""
+    identity = format_html('<div class="muted small">Connected as {}</div>', connection.identity) \
+        if connection.identity else ""
+    used = connection.recipe_count
+    usage = (f"Used by {used} recipe{'' if used == 1 else 's'} ({connection.running_count} running)" if used
+             else _NOT_USED)
+    checked = connection.last_checked_at
+    last_check = format_html('<time datetime="{}">{} ago</time>', format_date(localtime(checked), "c"),
+                             timesince(checked)) if checked else _NEVER
+    return format_html(
+        _ROW, app_icon(spec), (spec.name if spec else "") or connection.connector_key, connection.get_absolute_url(),
+        connection.name, identity, connection.project.name, status_badge(connection),
+        _SANDBOX if connection.environment == "sandbox" else _PRODUCTION, usage, last_check,
+    )
