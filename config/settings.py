@@ -233,6 +233,8 @@ SPLICE_UNREACHABLE_AFTER = env_int("SPLICE_UNREACHABLE_AFTER", 30 * 60)
 SPLICE_HEALTH_INTERVAL = env_int("SPLICE_HEALTH_INTERVAL", 15 * 60)
 # How many connections the sweep reads and enqueues at a time.
 SPLICE_HEALTH_BATCH_SIZE = env_int("SPLICE_HEALTH_BATCH_SIZE", 500)
+# How many connections one check task checks, one after another (a task costs more than a check).
+SPLICE_HEALTH_CHECKS_PER_TASK = env_int("SPLICE_HEALTH_CHECKS_PER_TASK", 50)
 # At most this many checks talk to one app host at once, across all workers.
 SPLICE_HEALTH_PER_HOST_CONCURRENCY = env_int("SPLICE_HEALTH_PER_HOST_CONCURRENCY", 4)
 # Checks start at a random moment within this many seconds of the sweep, not all at once.

@@ -36,11 +36,16 @@ def spec_for(connection: Connection) -> ConnectorSpec:
     return registry().get(connection.connector_key)
 
 
-def oauth_client_for(connection: Connection) -> tuple[str, Secret | None]:
-    """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default."""
+def oauth_client_for(connection: Connection, *, defaults: dict | None = None) -> tuple[str, Secret | None]:
+    """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default.
+    `defaults`: app default profiles already looked up, by connector key (filled in as they are)."""
     profile = connection.oauth_profile
-    if profile is None:
+    if profile is None and defaults is not None and connection.connector_key in defaults:
+        profile = defaults[connection.connector_key]
+    elif profile is None:
         profile = OAuthProfile.objects.filter(connector_key=connection.connector_key, is_default=True).first()
+        if defaults is not None:
+            defaults[connection.connector_key] = profile
     if profile is None:
         raise ConnectionProblem(Verdict(
             Kind.OTHER, f"No OAuth profile (client id and secret) is set up for {connection.connector_key}. "
@@ -51,12 +56,19 @@ def oauth_client_for(connection: Connection) -> tuple[str, Secret | None]:
 
 
 class ConnectionClient:
-    """Talks to one connection's app as the user who authorized it."""
+    """Talks to one connection's app as the user who authorized it.
 
-    def __init__(self, connection: Connection, *, session: requests.Session | None = None) -> None:
+    For many connections in a row (a health check), pass one `session` (connections.http.new_session with
+    shared=True), one `oauth_clients` dict (default OAuth profiles looked up once), and `fresh` when the
+    connection row was just read (its token needs no second look before the first request)."""
+
+    def __init__(self, connection: Connection, *, session: requests.Session | None = None,
+                 oauth_clients: dict | None = None, fresh: bool = False) -> None:
         self.connection = connection
         self.spec = spec_for(connection)
         self.session = session or new_session()
+        self._oauth_defaults = oauth_clients
+        self._fresh = fresh
         self.method = self.spec.resolve_auth(
             connection.auth_method, connection.settings, connection.environment,
             allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
@@ -71,11 +83,14 @@ class ConnectionClient:
         `refresh_on` rule. Network failures raise ConnectionProblem (transient)."""
         url = self._absolute(url)
         if self.method.type == "oauth2":
-            self.connection = ensure_fresh_token(self.connection, oauth=self._oauth())
+            self.connection = ensure_fresh_token(self.connection, oauth=self._oauth(), fresh=self._fresh,
+                                                 session=self.session)
+            self._fresh = False
         response = self._send(method, url, params=params, json=json, data=data, headers=headers)
         if self.method.type == "oauth2" and self._wants_refresh(response):
             self.connection = ensure_fresh_token(
-                self.connection, stale_version=self.connection.token_version, oauth=self._oauth()
+                self.connection, stale_version=self.connection.token_version, oauth=self._oauth(),
+                session=self.session,
             )
             response = self._send(method, url, params=params, json=json, data=data, headers=headers)
         return response
@@ -106,7 +121,7 @@ class ConnectionClient:
 
     def _oauth(self):
         if self._oauth_client is None:
-            self._oauth_client = oauth_client_for(self.connection)
+            self._oauth_client = oauth_client_for(self.connection, defaults=self._oauth_defaults)
         return self.method, self._oauth_client
 
     def _wants_refresh(self, response: requests.Response) -> bool:
@@ -170,5 +185,6 @@ def _not_authorized() -> Verdict:
     return credentials_refused("This connection has no credentials yet: authorize it first.")
 
 
-def connection_client(connection: Connection, *, session: requests.Session | None = None) -> ConnectionClient:
-    return ConnectionClient(connection, session=session)
+def connection_client(connection: Connection, *, session: requests.Session | None = None,
+                      oauth_clients: dict | None = None, fresh: bool = False) -> ConnectionClient:
+    return ConnectionClient(connection, session=session, oauth_clients=oauth_clients, fresh=fresh)

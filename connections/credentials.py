@@ -21,6 +21,7 @@ __all__ = [
     "row_context",
     "seal_secret",
     "seal_secret_setting",
+    "sealed_for",
 ]
 
 # The columns of Connection that hold sealed values. Each has one meaning.
@@ -56,11 +57,16 @@ def _ensure_data_key(row: models.Model) -> None:
 
 def seal_secret(row: models.Model, field: str, value: str | Secret | None) -> None:
     """Set `row.<field>` to the sealed value (or "" to clear it). The caller saves the row."""
+    setattr(row, field, sealed_for(row, field, value))
+
+
+def sealed_for(row: models.Model, field: str, value: str | Secret | None) -> str:
+    """What `row.<field>` would hold with `value` sealed in it ("" for no value), leaving the field as it is:
+    for an UPDATE that must succeed before the row in memory changes."""
     if value is None or (isinstance(value, str) and value == "") or (isinstance(value, Secret) and not value):
-        setattr(row, field, "")
-        return
+        return ""
     _ensure_data_key(row)
-    setattr(row, field, get_vault().seal(value, wrapped_key=row.data_key, context=row_context(row), field=field))
+    return get_vault().seal(value, wrapped_key=row.data_key, context=row_context(row), field=field)
 
 
 def open_secret(row: models.Model, field: str) -> Secret | None:

@@ -11,6 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -40,6 +41,7 @@ __all__ = [
     "custom_connector_source",
     "custom_connectors_overview",
     "custom_connectors_unload",
+    "custom_connectors_synced",
     "ensure_custom_connectors_loaded",
     "sync_custom_connectors",
 ]
@@ -344,9 +346,12 @@ def sync_custom_connectors() -> bool:
 def ensure_custom_connectors_loaded() -> None:
     """Call before looking connectors up in a process that may be behind (web and Celery workers).
 
-    Cheap enough to call per request or per job. Never raises for a database that is not migrated
-    yet (a worker started before ``migrate``): the custom connectors then load on a later call.
+    Cheap enough to call per request or per job (one query), and free inside `custom_connectors_synced()`.
+    Never raises for a database that is not migrated yet (a worker started before ``migrate``): the custom
+    connectors then load on a later call.
     """
+    if getattr(_synced_scope, "depth", 0):
+        return
     if db_connection.in_atomic_block:
         # Inside a transaction an error could not be recovered from here anyway: let the caller see it.
         sync_custom_connectors()
@@ -355,6 +360,21 @@ def ensure_custom_connectors_loaded() -> None:
         sync_custom_connectors()
     except DatabaseError as exc:
         logger.warning("Custom connectors not loaded (database not ready?): %s", exc)
+
+
+_synced_scope = threading.local()
+
+
+@contextmanager
+def custom_connectors_synced():
+    """Sync once, then skip the sync for the rest of the block in this thread: a unit of work that looks up
+    the connectors of many connections (a health check task) pays one query, not one per connection."""
+    ensure_custom_connectors_loaded()
+    _synced_scope.depth = getattr(_synced_scope, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _synced_scope.depth -= 1
 
 
 def custom_connectors_unload(keys: Iterable[str] | None = None) -> None:

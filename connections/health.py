@@ -1,13 +1,15 @@
-"""Connection health: the periodic sweep, one polite check of one connection, the check history, and telling
+"""Connection health: the periodic sweep, polite checks of connections, the check history, and telling
 the right people when a connection breaks, recovers or is about to expire.
 
-    health_sweep_start()          plan a sweep: every connected or failing connection that is due, in batches,
-                                  one `splice.health.check` task each (ids only, never a secret)
-    connection_health_check(...)  check one connection: a per-connection lease, a per-app-host slot, the
-                                  connector's test request (connections.services.connection_test), then
-                                  Retry-After and backoff for the next sweep
-    connection_check_log(...)     the history row of a check (connections.services.connection_record_check calls it)
-    connection_status_notify(...) in-app notifications and emails when the status changes
+    health_sweep_start()           plan a sweep: every connected or failing connection that is due, in batches,
+                                   one `splice.health.check` task per SPLICE_HEALTH_CHECKS_PER_TASK of them
+                                   (ids only, never a secret)
+    connections_health_check(...)  check connections: per-connection leases, a per-app-host slot, each
+                                   connector's test request (connections.services.connection_probe), the
+                                   outcomes recorded together (connection_record_checks), then Retry-After and
+                                   backoff for the next sweep; connection_health_check(...) for one
+    connection_check_row(...)      the history row of a check
+    connection_status_notify(...)  in-app notifications and emails when the status changes
 
 Politeness: at most SPLICE_HEALTH_PER_HOST_CONCURRENCY checks per app host at once (HealthHostSlot, a
 semaphore in the database, so it holds across worker processes with or without Redis), checks spread
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -49,7 +52,8 @@ from connections.problems import RECOMMENDATIONS, Kind
 __all__ = [
     "CheckResult",
     "check_history_prune",
-    "connection_check_log",
+    "connection_check_row",
+    "connections_health_check",
     "connection_health_check",
     "connection_status_notify",
     "health_expiry_warn",
@@ -77,12 +81,20 @@ def _check_ttl() -> timedelta:
     return timedelta(seconds=settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 5)
 
 
-def _enqueue_check(connection_id: int, *, sweep_id: int | None = None, acting_user_id: int | None = None,
-                   countdown: float = 0) -> None:
+def _enqueue_checks(connection_ids: list[int], *, sweep_id: int | None = None, acting_user_id: int | None = None,
+                    countdown: float = 0) -> None:
+    """One check task per SPLICE_HEALTH_CHECKS_PER_TASK connections."""
     from connections.tasks import health_check
 
-    health_check.apply_async(args=[connection_id, sweep_id, acting_user_id], countdown=countdown or None,
-                             queue=settings.SPLICE_HEALTH_QUEUE)
+    for ids in _per_task(connection_ids):
+        health_check.apply_async(args=[ids, sweep_id, acting_user_id], countdown=countdown or None,
+                                 queue=settings.SPLICE_HEALTH_QUEUE)
+
+
+def _per_task(connection_ids: list[int]) -> list[list[int]]:
+    """The connections a check task takes at a time: a task costs more than a check, so each takes several."""
+    size = max(settings.SPLICE_HEALTH_CHECKS_PER_TASK, 1)
+    return [connection_ids[start:start + size] for start in range(0, len(connection_ids), size)]
 
 
 # --- the sweep ----------------------------------------------------------------------------------
@@ -102,7 +114,7 @@ def health_sweep_start() -> HealthSweep | None:
     # A sweep whose worker died never finishes: it stops holding the lock when its time is up.
     HealthSweep.objects.filter(running=True, lock_expires_at__lt=now).update(running=False)
     lock_for = (2 * settings.SPLICE_HEALTH_INTERVAL + settings.SPLICE_HEALTH_JITTER
-                + settings.SPLICE_HEALTH_CHECK_TIME_LIMIT)
+                + settings.SPLICE_HEALTH_CHECK_TIME_LIMIT * max(settings.SPLICE_HEALTH_CHECKS_PER_TASK, 1))
     try:
         with transaction.atomic():
             sweep = HealthSweep.objects.create(started_at=now, lock_expires_at=now + timedelta(seconds=lock_for))
@@ -141,19 +153,22 @@ def _sweep_plan(sweep: HealthSweep, now: datetime) -> None:
         ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=pk) for pk in ids], ignore_conflicts=True)
         with transaction.atomic():
             HealthSweep.objects.filter(pk=sweep.pk).update(planned=F("planned") + len(ids))
-            for pk in ids:
-                transaction.on_commit(partial(_enqueue_check, pk, sweep_id=sweep.pk,
+            for task_ids in _per_task(ids):  # each task at its own moment within the jitter
+                transaction.on_commit(partial(_enqueue_checks, task_ids, sweep_id=sweep.pk,
                                               countdown=random.uniform(0, settings.SPLICE_HEALTH_JITTER)))
 
 
-def _sweep_count(sweep_id: int, counter: str, changed: bool) -> None:
-    """Count one connection of a sweep (ok / failed / skipped); the last one finishes the sweep. One UPDATE, so
+def _sweep_count(sweep_id: int, results: list[CheckResult]) -> None:
+    """Count connections of a sweep (ok / failed / skipped); the last ones finish the sweep. One UPDATE, so
     the last check and the end of planning cannot both miss the moment (SQL sees the row's values before it)."""
-    last = Q(planning_done=True, running=True, done__gte=F("planned") - 1)
+    if not results:
+        return
+    counts = Counter(result.counter for result in results)
+    last = Q(planning_done=True, running=True, done__gte=F("planned") - len(results))
     HealthSweep.objects.filter(pk=sweep_id).update(
-        done=F("done") + 1,
-        **{counter: F(counter) + 1},
-        changed=F("changed") + int(changed),
+        done=F("done") + len(results),
+        **{counter: F(counter) + n for counter, n in counts.items()},
+        changed=F("changed") + sum(result.changed for result in results),
         running=Case(When(last, then=Value(False)), default=F("running")),
         finished_at=Case(When(last, then=Value(timezone.now())), default=F("finished_at")),
     )
@@ -165,8 +180,7 @@ def project_check_all(*, project, acting_user: User) -> int:
     ids = list(Connection.objects.filter(project=project, status__in=[Status.CONNECTED, Status.ERROR])
                .values_list("pk", flat=True))
     ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=pk) for pk in ids], ignore_conflicts=True)
-    for pk in ids:
-        transaction.on_commit(partial(_enqueue_check, pk, acting_user_id=acting_user.pk))
+    transaction.on_commit(partial(_enqueue_checks, ids, acting_user_id=acting_user.pk))
     return len(ids)
 
 
@@ -192,66 +206,132 @@ class CheckResult:
 
 def connection_health_check(*, connection_id: int, sweep_id: int | None = None, acting_user_id: int | None = None,
                             last_attempt: bool = False) -> CheckResult:
-    """Check one connection politely and record the result (status, audit, history, notifications).
+    """Check one connection politely and record the result: connections_health_check for one."""
+    return connections_health_check(connection_ids=[connection_id], sweep_id=sweep_id, acting_user_id=acting_user_id,
+                                    last_attempt=last_attempt)[connection_id]
+
+
+def connections_health_check(*, connection_ids: list[int], sweep_id: int | None = None,
+                             acting_user_id: int | None = None, last_attempt: bool = False) -> dict[int, CheckResult]:
+    """Check connections politely, one after another, and record the results (status, audit, history,
+    notifications). Returns each connection's CheckResult.
 
     One check per connection at a time (a lease); sweep checks also skip a connection that is not due or was
-    checked since the sweep began, and count each connection in their sweep exactly once. `last_attempt`: a
-    busy host or connection no longer defers, it skips. Three short transactions: claim the connection and a
-    host slot; record the outcome (connection_record_check); release both and count.
+    checked since the sweep began, and count each connection in their sweep exactly once. One slot of each
+    app host is held while that host's connections are checked; the checks share one HTTP session (kept-alive
+    connections, no cookies). `last_attempt`: a busy host or connection no longer defers, it skips. The
+    database work is per batch, not per check: claim the leases; take host slots; record every outcome
+    (connection_record_checks); release and count.
     """
+    from connections.custom import custom_connectors_synced
+
+    with custom_connectors_synced():
+        return _check_batch(connection_ids, sweep_id, acting_user_id, last_attempt)
+
+
+def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id: int | None,
+                 last_attempt: bool) -> dict[int, CheckResult]:
+    from connections.http import new_session
+    from connections.services import connection_probe
+
     now = timezone.now()
     owner = uuid.uuid4().hex
-    host, slot, release = "", None, {}
-    with transaction.atomic():
-        claim = _lease_claim(connection_id, owner, now, sweep_id)
-        if claim == "duplicate":
-            return CheckResult("duplicate")
-        target = _prepare(connection_id, owner, now, sweep_id) if claim == "claimed" else _deferred()
-        if isinstance(target, CheckResult):
-            result = target
-            if result.state == "deferred":
-                transaction.set_rollback(True)  # nothing claimed: the retry claims it again
-            else:
-                ConnectionHealth.objects.filter(pk=connection_id, lease_owner=owner).update(
-                    lease_owner="", lease_expires_at=None)
+    ids = list(dict.fromkeys(connection_ids))
+    ttl = _check_ttl() * len(ids)
+    results: dict[int, CheckResult] = {}
+    claimed = _leases_claim(ids, owner, now, ttl, sweep_id, results)
+    by_host: dict[str, list[Connection]] = {}
+    for connection in claimed:
+        if _not_due(connection, now, sweep_id):
+            results[connection.pk] = CheckResult("skipped")
         else:
-            connection, host, slot = target
-    if slot is not None:
-        result, release = _run(connection, sweep_id, acting_user_id)
-    if result.state == "deferred" and last_attempt:
-        result = CheckResult("skipped")
-    with transaction.atomic():
-        if slot is not None:
-            _host_slot_release(host, slot, owner)
-            ConnectionHealth.objects.filter(pk=connection_id, lease_owner=owner).update(
-                lease_owner="", lease_expires_at=None, **release)
-        if sweep_id is not None and result.state != "deferred":
-            _sweep_count(sweep_id, result.counter, result.changed)
-    return result
+            by_host.setdefault(_app_host(connection), []).append(connection)
+    slots, probed = {}, []
+    actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
+    client_options = {"session": new_session(shared=True), "oauth_clients": {}, "fresh": True}
+    try:
+        for host, group in by_host.items():
+            slot = _host_slot_acquire(host, owner, now, ttl)
+            if slot is None:
+                results |= {connection.pk: _deferred() for connection in group}
+                continue
+            slots[host] = slot
+            for connection in group:
+                try:
+                    outcome, duration_ms = connection_probe(connection, client_options=client_options)
+                except Exception:
+                    logger.exception("Health check of connection %s failed inside Splice", connection.pk)
+                    results[connection.pk] = CheckResult("failed")
+                    continue
+                probed.append((connection, outcome, duration_ms))
+    finally:
+        client_options["session"].close()
+    # The outcomes, the leases and slots let go, and the sweep's count: one transaction.
+    try:
+        with transaction.atomic():
+            release = _record(probed, actor, sweep_id, results)
+            _finish(owner, slots, results, release, sweep_id, last_attempt)
+    except Exception:
+        logger.exception("Health checks of connections %s could not be recorded",
+                         sorted(connection.pk for connection, _, _ in probed))
+        results |= {connection.pk: CheckResult("failed") for connection, _, _ in probed}
+        with transaction.atomic():
+            _finish(owner, slots, results, {}, sweep_id, last_attempt)
+    return results
+
+
+def _record(probed: list, actor: User | None, sweep_id: int | None, results: dict[int, CheckResult]) -> dict:
+    """Record the probes' outcomes; fill in their results. Returns {connection id: when sweeps check it next}."""
+    from connections.services import connection_audit_tested, connection_record_checks
+
+    if not probed:
+        return {}
+    failures = {connection.pk: connection.consecutive_failures for connection, _, _ in probed}  # before recording
+    if actor is not None:
+        for connection, outcome, _ in probed:
+            connection_audit_tested(connection=connection, outcome=outcome, acting_user=actor)
+    changed = connection_record_checks(probed, actor=actor, source=Source.SWEEP if sweep_id else Source.CHECK,
+                                       sweep_id=sweep_id)
+    release = {}
+    for connection, outcome, _ in probed:
+        results[connection.pk] = CheckResult("checked", ok=outcome.ok, changed=changed[connection.pk])
+        release[connection.pk] = _next_due(outcome, 0 if outcome.ok else failures[connection.pk] + 1)
+    return release
+
+
+def _finish(owner: str, slots: dict[str, int], results: dict[int, CheckResult], release: dict[int, dict],
+            sweep_id: int | None, last_attempt: bool) -> None:
+    """Let go of the host slots and leases, and count the sweep's connections. On the last attempt, what is
+    still deferred is skipped (and counted) instead."""
+    if last_attempt:
+        results |= {pk: CheckResult("skipped") for pk, result in results.items() if result.state == "deferred"}
+    for host, slot in slots.items():
+        _host_slot_release(host, slot, owner)
+    _leases_release(owner, results, release)
+    if sweep_id is not None:
+        _sweep_count(sweep_id, [result for result in results.values() if result.state not in ("deferred",
+                                                                                              "duplicate")])
 
 
 def _deferred() -> CheckResult:
     return CheckResult("deferred", retry_in=random.uniform(0.5, 2))
 
 
-def _prepare(connection_id: int, owner: str, now: datetime, sweep_id: int | None):
-    """Under the new lease: whether to check at all (a CheckResult when not), and a slot of the app's host.
-    Returns (connection, host, slot)."""
-    connection = Connection.objects.select_related("health").filter(pk=connection_id).first()
-    if connection is None or connection.status not in (Status.CONNECTED, Status.ERROR):
-        return CheckResult("skipped")
+def _not_due(connection: Connection, now: datetime, sweep_id: int | None) -> bool:
+    """Whether a claimed connection is to be skipped: no longer connected or failing, the app asked to wait,
+    backing off (sweeps), or checked since its sweep began (Check now, another sweep)."""
     health = connection.health
+    if connection.status not in (Status.CONNECTED, Status.ERROR):
+        return True
     if health.retry_after_until and health.retry_after_until > now:
-        return CheckResult("skipped")  # the app asked not to be called before then
+        return True
     if sweep_id is not None:
         if health.next_check_at and health.next_check_at > now:
-            return CheckResult("skipped")  # backing off
+            return True
         started = _sweep_started(sweep_id)
         if connection.last_checked_at and started and connection.last_checked_at >= started:
-            return CheckResult("skipped")  # checked since this sweep began (Check now, another sweep)
-    host = _app_host(connection)
-    slot = _host_slot_acquire(host, owner, now)
-    return _deferred() if slot is None else (connection, host, slot)
+            return True
+    return False
 
 
 def _sweep_started(sweep_id: int) -> datetime | None:
@@ -269,42 +349,61 @@ def _sweep_started(sweep_id: int) -> datetime | None:
 _SWEEP_STARTED: dict[int, datetime] = {}
 
 
-def _run(connection: Connection, sweep_id: int | None, acting_user_id: int | None) -> tuple[CheckResult, dict]:
-    """The test request, recorded; and when sweeps may check the connection next."""
-    from connections.services import connection_test
-
-    before, failures = (connection.status, connection.error_reason), connection.consecutive_failures
-    try:
-        actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
-        # Records the outcome; when the status changes, it also refreshes `connection`.
-        outcome = connection_test(connection=connection, acting_user=actor, sweep_id=sweep_id,
-                                  source=Source.SWEEP if sweep_id else Source.CHECK)
-    except Exception:
-        logger.exception("Health check of connection %s failed inside Splice", connection.pk)
-        return CheckResult("failed"), {}
-    changed = before != (connection.status, connection.error_reason)
-    return (CheckResult("checked", ok=outcome.ok, changed=changed),
-            _next_due(outcome, 0 if outcome.ok else failures + 1))
-
-
-def _lease_claim(connection_id: int, owner: str, now: datetime, sweep_id: int | None) -> str:
-    """Claim the connection for this check with one atomic UPDATE: "claimed", "busy" (another check holds it)
-    or "duplicate" (a check for this sweep already claimed it). A sweep's claim also marks the connection as
-    counted by that sweep, so a redelivered task cannot count it twice."""
+def _leases_claim(ids: list[int], owner: str, now: datetime, ttl: timedelta, sweep_id: int | None,
+                  results: dict[int, CheckResult]) -> list[Connection]:
+    """Claim the connections for this check with one atomic UPDATE; returns those claimed (with their health
+    row) and puts the others in `results`: "duplicate" (a check for this sweep already claimed it), "skipped"
+    (gone) or "deferred" (another check holds it). A sweep's claim also marks the connection as counted by
+    that sweep, so a redelivered task cannot count it twice."""
     free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
-    claim = {"lease_owner": owner, "lease_expires_at": now + _check_ttl()}
+    claim = {"lease_owner": owner, "lease_expires_at": now + ttl}
     if sweep_id is not None:
         free &= ~Q(counted_sweep_id=sweep_id)
         claim["counted_sweep_id"] = sweep_id
-    for _ in range(2):
-        if ConnectionHealth.objects.filter(free, pk=connection_id).update(**claim):
-            return "claimed"
-        row = ConnectionHealth.objects.filter(pk=connection_id).values("counted_sweep_id").first()
-        if row is not None:
-            return "duplicate" if sweep_id is not None and row["counted_sweep_id"] == sweep_id else "busy"
-        # No row yet (a connection no sweep has seen): create it and claim again.
-        ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=connection_id)], ignore_conflicts=True)
-    return "busy"
+    for attempt in range(2):
+        ConnectionHealth.objects.filter(free, pk__in=ids).update(**claim)
+        rows = list(Connection.objects.filter(pk__in=ids).select_related("health", "oauth_profile").order_by("pk"))
+        missing = [row.pk for row in rows if _health(row) is None]
+        if not missing or attempt:
+            break
+        # No row yet (connections no sweep has seen): create them and claim again.
+        ConnectionHealth.objects.bulk_create([ConnectionHealth(connection_id=pk) for pk in missing],
+                                             ignore_conflicts=True)
+    found = {row.pk for row in rows}
+    results |= {pk: CheckResult("skipped") for pk in ids if pk not in found}
+    claimed = []
+    for row in rows:
+        health = _health(row)
+        if health is not None and health.lease_owner == owner:
+            claimed.append(row)
+        elif health is not None and sweep_id is not None and health.counted_sweep_id == sweep_id:
+            results[row.pk] = CheckResult("duplicate")
+        else:
+            results[row.pk] = _deferred()
+    return claimed
+
+
+def _health(connection: Connection) -> ConnectionHealth | None:
+    try:
+        return connection.health
+    except ConnectionHealth.DoesNotExist:
+        return None
+
+
+def _leases_release(owner: str, results: dict[int, CheckResult], release: dict[int, dict]) -> None:
+    """Let go of the connections this check claimed, with when sweeps may check each next. A deferred one also
+    stops counting as counted by its sweep, so its retry claims it again."""
+    groups: dict[tuple, list[int]] = {}
+    for pk, result in results.items():
+        if result.state == "duplicate":
+            continue
+        values = dict(release.get(pk, {}))
+        if result.state == "deferred":
+            values["counted_sweep_id"] = None
+        groups.setdefault(tuple(sorted(values.items())), []).append(pk)
+    for values, pks in groups.items():
+        ConnectionHealth.objects.filter(pk__in=pks, lease_owner=owner).update(
+            lease_owner="", lease_expires_at=None, **dict(values))
 
 
 def _next_due(outcome, failures: int) -> dict:
@@ -331,8 +430,9 @@ def _app_host(connection: Connection) -> str:
     return urlsplit(method.base_url).netloc.lower()[:255]
 
 
-def _host_slot_acquire(host: str, owner: str, now: datetime) -> int | None:
-    """Take one of the host's N slots (None when all are busy): one UPDATE when the first slot tried is free."""
+def _host_slot_acquire(host: str, owner: str, now: datetime, ttl: timedelta | None = None) -> int | None:
+    """Take one of the host's N slots for `ttl` (None when all are busy): one UPDATE when the first slot tried
+    is free."""
     limit = settings.SPLICE_HEALTH_PER_HOST_CONCURRENCY
     if not host or limit <= 0:
         return -1  # nothing to limit
@@ -340,8 +440,8 @@ def _host_slot_acquire(host: str, owner: str, now: datetime) -> int | None:
     order = random.sample(range(limit), limit)
     for attempt in range(2):
         for slot in order:
-            if HealthHostSlot.objects.filter(free, host=host, slot=slot).update(owner=owner,
-                                                                                expires_at=now + _check_ttl()):
+            if HealthHostSlot.objects.filter(free, host=host, slot=slot).update(
+                    owner=owner, expires_at=now + (ttl or _check_ttl())):
                 return slot
         if attempt == 0:
             # All busy, or the host's slots do not exist yet (or a higher limit adds some): make them, try again.
@@ -359,11 +459,11 @@ def _host_slot_release(host: str, slot: int | None, owner: str) -> None:
 # --- history ------------------------------------------------------------------------------------
 
 
-def connection_check_log(*, connection: Connection, outcome, before: tuple[str, str], after: tuple[str, str],
+def connection_check_row(*, connection: Connection, outcome, before: tuple[str, str], after: tuple[str, str],
                          checked_at: datetime, source: str = Source.TEST, actor: User | None = None,
                          sweep_id: int | None = None, duration_ms: int | None = None) -> ConnectionCheck:
-    """Keep one check in the connection's history. The message is the classification's, never a secret."""
-    return ConnectionCheck.objects.create(
+    """One check for the connection's history (unsaved). The message is the classification's, never a secret."""
+    return ConnectionCheck(
         connection=connection, checked_at=checked_at, source=source, ok=outcome.ok,
         kind="ok" if outcome.ok else str(outcome.verdict.kind), status_code=outcome.status_code,
         message=outcome.message[:500], duration_ms=duration_ms, status_before=before[0], reason_before=before[1],

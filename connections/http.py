@@ -5,6 +5,8 @@ Like allauth's get_requests_session: callers never build a bare requests.Session
 
 from __future__ import annotations
 
+from http.cookiejar import DefaultCookiePolicy
+
 import requests
 from django.conf import settings
 
@@ -27,5 +29,10 @@ class TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def new_session(timeout: float | None = None) -> TimeoutSession:
-    return TimeoutSession(timeout if timeout is not None else settings.SPLICE_HTTP_TIMEOUT)
+def new_session(timeout: float | None = None, *, shared: bool = False) -> TimeoutSession:
+    """`shared`: for requests of several connections in a row (a health check), which may reuse its kept-alive
+    connections but never its cookies: one connection's app session must not ride along with another's."""
+    session = TimeoutSession(timeout if timeout is not None else settings.SPLICE_HTTP_TIMEOUT)
+    if shared:
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return session

@@ -31,7 +31,10 @@ __all__ = [
     "connection_create",
     "connection_delete",
     "connection_disconnect",
+    "connection_audit_tested",
+    "connection_probe",
     "connection_record_check",
+    "connection_record_checks",
     "connection_set_credentials",
     "connection_store_tokens",
     "connection_test",
@@ -263,29 +266,43 @@ def _run_test(client) -> TestOutcome:
     return TestOutcome(ok=True, identity=identity[:255], status_code=response.status_code)
 
 
-def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None,
-                    source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None) -> TestOutcome:
-    """Run the connector's test request now and record what it says (status, identity, audit, check history).
-
-    `source` and `sweep_id` say what asked for the check (connections.health runs the scheduled ones)."""
+def connection_probe(connection: Connection, *, client_options: dict | None = None) -> tuple[TestOutcome, int]:
+    """Send the connector's test request and say what it means, recording nothing (but refreshed tokens).
+    Returns the outcome and how long it took in ms. `client_options`: connections.client.connection_client's
+    (a shared session, cached OAuth clients), for a health check that probes many connections in a row."""
     from connections.client import connection_client
 
     if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
         return TestOutcome(ok=False, verdict=Verdict(
             Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
-            recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
+            recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]])), 0
     started = time.monotonic()
     try:
-        outcome = _run_test(connection_client(connection))
+        outcome = _run_test(connection_client(connection, **(client_options or {})))
     except ConnectionProblem as problem:  # e.g. the app's OAuth profile is missing: nothing was sent
         outcome = TestOutcome(ok=False, verdict=problem.verdict)
-    duration_ms = int((time.monotonic() - started) * 1000)
+    return outcome, int((time.monotonic() - started) * 1000)
+
+
+def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None,
+                    source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None) -> TestOutcome:
+    """Run the connector's test request now and record what it says (status, identity, audit, check history).
+
+    `source` and `sweep_id` say what asked for the check (connections.health runs the scheduled ones)."""
+    outcome, duration_ms = connection_probe(connection)
+    if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
+        return outcome
     if acting_user is not None:
-        audit_record(connection=connection, action=AuditEvent.Action.TESTED, actor=acting_user, ip=ip,
-                     summary=outcome.message, details={"ok": outcome.ok, "status_code": outcome.status_code})
+        connection_audit_tested(connection=connection, outcome=outcome, acting_user=acting_user, ip=ip)
     connection_record_check(connection=connection, outcome=outcome, actor=acting_user, source=source,
                             sweep_id=sweep_id, duration_ms=duration_ms)
     return outcome
+
+
+def connection_audit_tested(*, connection: Connection, outcome: TestOutcome, acting_user: User,
+                            ip: str | None = None) -> AuditEvent:
+    return audit_record(connection=connection, action=AuditEvent.Action.TESTED, actor=acting_user, ip=ip,
+                        summary=outcome.message, details={"ok": outcome.ok, "status_code": outcome.status_code})
 
 
 _REASON_FOR_KIND = {
@@ -294,7 +311,6 @@ _REASON_FOR_KIND = {
 }
 
 
-@transaction.atomic
 def connection_record_check(*, connection: Connection, outcome: TestOutcome, actor: User | None = None,
                             source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None,
                             duration_ms: int | None = None) -> bool:
@@ -304,19 +320,66 @@ def connection_record_check(*, connection: Connection, outcome: TestOutcome, act
     → still connected until they have lasted SPLICE_UNREACHABLE_AFTER seconds, then error/unreachable.
     Every check goes into the history; a change also notifies the owner and the project's managers.
     """
-    from connections.health import connection_check_log, connection_status_notify
+    return connection_record_checks([(connection, outcome, duration_ms)], actor=actor, source=source,
+                                    sweep_id=sweep_id)[connection.pk]
+
+
+# No savepoint when called inside a transaction (a health check's): a failure here fails that transaction.
+@transaction.atomic(savepoint=False)
+def connection_record_checks(checks: list[tuple[Connection, TestOutcome, int | None]], *, actor: User | None = None,
+                             source: str = ConnectionCheck.Source.TEST,
+                             sweep_id: int | None = None) -> dict[int, bool]:
+    """connection_record_check for many checks (connection, outcome, duration in ms) in one transaction, with a
+    statement per distinct change rather than per connection: a health check records a batch this way.
+    Returns {connection id: whether its status or reason changed}; a connection deleted or disconnected
+    meanwhile is left alone (a late check never revives a connection someone disconnected)."""
+    from connections.health import connection_check_row, connection_status_notify
 
     now = timezone.now()
-    # Locked (PostgreSQL; SQLite's write transactions are serial anyway): a concurrent check waits for this one.
-    current = Connection.objects.select_for_update().filter(pk=connection.pk).values(
-        "status", "error_reason", "failing_since", "consecutive_failures").first()
-    if current is None:
-        return False
+    # Locked in one order (PostgreSQL; SQLite's write transactions are serial anyway): a concurrent check of
+    # the same connections waits for this one.
+    current = {row["pk"]: row for row in Connection.objects.select_for_update().filter(
+        pk__in=[connection.pk for connection, _, _ in checks]).order_by("pk").values(
+        "pk", "status", "error_reason", "failing_since", "consecutive_failures", "identity")}
+    changed: dict[int, bool] = {}
+    updates: dict[tuple, list[int]] = {}
+    moves, history = [], []
+    for connection, outcome, duration_ms in checks:
+        row = current.get(connection.pk)
+        if row is None or row["status"] == Status.DISCONNECTED:
+            changed[connection.pk] = False
+            continue
+        update = _status_update(row, outcome, now)
+        updates.setdefault(tuple(sorted(update.items())), []).append(connection.pk)
+        before = (row["status"], row["error_reason"])
+        after = (update.get("status", row["status"]), update.get("error_reason", row["error_reason"]))
+        changed[connection.pk] = before != after
+        if before != after:
+            moves.append((connection, before, after))
+        history.append(connection_check_row(connection=connection, outcome=outcome, before=before, after=after,
+                                            checked_at=now, source=source, actor=actor, sweep_id=sweep_id,
+                                            duration_ms=duration_ms))
+    for update, pks in updates.items():
+        Connection.objects.filter(pk__in=pks).update(**dict(update))
+    for connection, before, after in moves:
+        connection.refresh_from_db()
+        audit_record(connection=connection, action=AuditEvent.Action.STATUS_CHANGED, actor=actor,
+                     summary=f"{Status(before[0]).label} → {Status(after[0]).label}"
+                             + (f" ({Reason(after[1]).label})" if after[1] else ""),
+                     details={"from": before[0], "to": after[0], "reason": after[1], "from_reason": before[1]})
+    ConnectionCheck.objects.bulk_create(history)
+    for connection, before, after in moves:
+        connection_status_notify(connection=connection, before=before, after=after)
+    return changed
+
+
+def _status_update(current: dict, outcome: TestOutcome, now) -> dict:
+    """The columns a check's outcome sets on a connection whose current values are `current`."""
     update: dict = {"last_checked_at": now}
     if outcome.ok:
         update |= {"status": Status.CONNECTED, "error_reason": "", "error_message": "", "error_since": None,
                    "last_ok_at": now, "failing_since": None, "consecutive_failures": 0}
-        if outcome.identity:
+        if outcome.identity and outcome.identity != current["identity"]:
             update["identity"] = outcome.identity
     elif outcome.verdict.kind in _REASON_FOR_KIND:
         reason = _REASON_FOR_KIND[outcome.verdict.kind]
@@ -338,25 +401,7 @@ def connection_record_check(*, connection: Connection, outcome: TestOutcome, act
                 update["error_since"] = failing_since
         elif current["status"] == Status.NOT_CONNECTED:
             update["error_message"] = outcome.verdict.message
-    if current["status"] == Status.DISCONNECTED:
-        return False  # a late check never revives a connection someone disconnected
-    Connection.objects.filter(pk=connection.pk).update(**update)
-    new_status = update.get("status", current["status"])
-    new_reason = update.get("error_reason", current["error_reason"])
-    changed = (new_status, new_reason) != (current["status"], current["error_reason"])
-    if changed:
-        connection.refresh_from_db()
-        audit_record(connection=connection, action=AuditEvent.Action.STATUS_CHANGED, actor=actor,
-                     summary=f"{Status(current['status']).label} → {Status(new_status).label}"
-                             + (f" ({Reason(new_reason).label})" if new_reason else ""),
-                     details={"from": current["status"], "to": new_status, "reason": new_reason,
-                              "from_reason": current["error_reason"]})
-    before, after = (current["status"], current["error_reason"]), (new_status, new_reason)
-    connection_check_log(connection=connection, outcome=outcome, before=before, after=after, checked_at=now,
-                         source=source, actor=actor, sweep_id=sweep_id, duration_ms=duration_ms)
-    if changed:
-        connection_status_notify(connection=connection, before=before, after=after)
-    return changed
+    return update
 
 
 # --- retire -------------------------------------------------------------------------------------

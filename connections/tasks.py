@@ -4,6 +4,7 @@ All of them go to SPLICE_HEALTH_QUEUE (settings.CELERY_TASK_ROUTES)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from smtplib import SMTPException
 
 from celery import shared_task
@@ -13,7 +14,8 @@ from connections import health
 
 __all__ = ["health_check", "health_sweep", "prune_check_history", "send_notification_emails"]
 
-_CHECK_LIMIT = settings.SPLICE_HEALTH_CHECK_TIME_LIMIT
+# A check task checks up to SPLICE_HEALTH_CHECKS_PER_TASK connections, one after another.
+_TASK_LIMIT = settings.SPLICE_HEALTH_CHECK_TIME_LIMIT * max(settings.SPLICE_HEALTH_CHECKS_PER_TASK, 1)
 
 
 @shared_task(name="splice.health.sweep")
@@ -25,16 +27,22 @@ def health_sweep() -> int | None:
 
 # No result kept: a sweep's outcome is in its HealthSweep row and the check history.
 @shared_task(name="splice.health.check", bind=True, max_retries=health.HOST_BUSY_RETRIES, ignore_result=True,
-             time_limit=_CHECK_LIMIT, soft_time_limit=_CHECK_LIMIT - 5)
-def health_check(self, connection_id: int, sweep_id: int | None = None, acting_user_id: int | None = None) -> str:
-    """Check one connection; when its app host is busy, try again a little later."""
-    result = health.connection_health_check(
-        connection_id=connection_id, sweep_id=sweep_id, acting_user_id=acting_user_id,
+             time_limit=_TASK_LIMIT, soft_time_limit=_TASK_LIMIT - 5)
+def health_check(self, connection_ids: list[int] | int, sweep_id: int | None = None,
+                 acting_user_id: int | None = None) -> dict[str, int]:
+    """Check connections; those whose app host (or check) is busy are tried again a little later, in a new
+    task. Returns how many ended in each state ("checked", "skipped", "duplicate", "failed")."""
+    if isinstance(connection_ids, int):
+        connection_ids = [connection_ids]  # a message enqueued before checks came in batches
+    results = health.connections_health_check(
+        connection_ids=connection_ids, sweep_id=sweep_id, acting_user_id=acting_user_id,
         last_attempt=self.request.retries >= self.max_retries,
     )
-    if result.state == "deferred":
-        raise self.retry(countdown=result.retry_in)
-    return result.state
+    deferred = [pk for pk, result in results.items() if result.state == "deferred"]
+    if deferred:
+        raise self.retry(args=[deferred, sweep_id, acting_user_id],
+                         countdown=max(results[pk].retry_in for pk in deferred))
+    return dict(Counter(result.state for result in results.values()))
 
 
 @shared_task(name="splice.health.email", bind=True, max_retries=5)

@@ -18,15 +18,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import requests
 from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
+from oauthlib.common import urldecode
 from oauthlib.oauth1 import OAuth1Error
-from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error
+from oauthlib.oauth2 import BackendApplicationClient, InsecureTransportError, OAuth2Error, WebApplicationClient
+from oauthlib.oauth2.rfc6749.utils import is_secure_transport
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
 
-from connections.credentials import open_secret, seal_secret
+from connections.credentials import open_secret, sealed_for
+from connections.http import new_session
 from connections.models import Connection
 from connections.problems import (
     RECOMMENDATIONS,
@@ -90,17 +94,21 @@ def _needs_refresh(row: Connection) -> bool:
     return not row.access_token or (expires is not None and expires <= timezone.now() + EXPIRY_SKEW)
 
 
-def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None) -> Connection:
+def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None, fresh: bool = False,
+                       session: requests.Session | None = None) -> Connection:
     """Return the connection row with a usable access token, refreshing it at most once across all callers.
 
     `stale_version`: the token version a caller saw rejected (401); refresh unless it already moved on.
     `oauth`: the resolved OAuth 2.0 method and client (connections.client passes them).
+    `fresh`: `connection` was just read, so its first look needs no new read (the claim checks the token
+    version anyway). `session`: whose kept-alive connections the token request may use.
     Raises ConnectionProblem (credentials_invalid on invalid_grant; transient otherwise).
     """
     deadline = time.monotonic() + _lease_seconds() + settings.SPLICE_HTTP_TIMEOUT + 5
     poll = _POLL_SECONDS
     while True:
-        row = Connection.objects.get(pk=connection.pk)
+        row = connection if fresh else Connection.objects.get(pk=connection.pk)
+        fresh = False
         moved_on = stale_version is not None and row.token_version != stale_version
         if moved_on or (stale_version is None and not _needs_refresh(row)):
             return row
@@ -114,7 +122,7 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
             pk=row.pk, token_version=row.token_version,
         ).update(refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
         if claimed:
-            return _refresh_under_lease(row, owner, oauth)
+            return _refresh_under_lease(row, owner, oauth, session)
         if time.monotonic() > deadline:
             raise ConnectionProblem(Verdict(
                 Kind.TRANSIENT, "Another worker is still refreshing this connection's token; try again shortly.",
@@ -130,25 +138,21 @@ def _release(row: Connection, owner: str) -> None:
     )
 
 
-def _refresh_under_lease(row: Connection, owner: str, oauth) -> Connection:
+def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.Session | None) -> Connection:
     method, profile_client = oauth
     try:
         if method.grant == "client_credentials":
             tokens = client_credentials_token(method, profile_client)
             used = None
         else:
-            tokens, used = _refresh_with_fallback(row, method, profile_client)
+            tokens, used = _refresh_with_fallback(row, method, profile_client, session)
     except BaseException:
         _release(row, owner)
         raise
-    staged = Connection(pk=row.pk, vault_id=row.vault_id, data_key=row.data_key)
-    seal_secret(staged, "access_token", tokens.access_token)
-    seal_secret(staged, "refresh_token", tokens.refresh_token or open_secret(row, "refresh_token"))
-    seal_secret(staged, "previous_refresh_token", used)
     update = {
-        "access_token": staged.access_token,
-        "refresh_token": staged.refresh_token,
-        "previous_refresh_token": staged.previous_refresh_token,
+        "access_token": sealed_for(row, "access_token", tokens.access_token),
+        "refresh_token": sealed_for(row, "refresh_token", tokens.refresh_token or open_secret(row, "refresh_token")),
+        "previous_refresh_token": sealed_for(row, "previous_refresh_token", used),
         "access_token_expires_at": tokens.access_expires_at,
         "token_version": F("token_version") + 1,
         "refresh_lease_owner": "",
@@ -161,10 +165,15 @@ def _refresh_under_lease(row: Connection, owner: str, oauth) -> Connection:
     if not written:
         # Our lease ran out and another caller refreshed meanwhile: its tokens win; use them.
         logger.warning("Token refresh for connection %s finished after its lease expired", row.pk)
-    return Connection.objects.get(pk=row.pk)
+        return Connection.objects.get(pk=row.pk)
+    # The row as written, without reading it back.
+    update["token_version"] = row.token_version + 1
+    for field, value in update.items():
+        setattr(row, field, value)
+    return row
 
 
-def _refresh_with_fallback(row: Connection, method, client) -> tuple[TokenSet, Secret | None]:
+def _refresh_with_fallback(row: Connection, method, client, session) -> tuple[TokenSet, Secret | None]:
     """Refresh with the current refresh token; if the app says invalid_grant, try the previous one once
     (the new one may never have reached the app's storage). Returns the tokens and the refresh token used."""
     current = open_secret(row, "refresh_token")
@@ -172,11 +181,11 @@ def _refresh_with_fallback(row: Connection, method, client) -> tuple[TokenSet, S
     if current is None:
         raise ConnectionProblem(credentials_refused("The connection has no refresh token; re-authorize it."))
     try:
-        return _refresh_request(method, client, current), current
+        return _refresh_request(method, client, current, session), current
     except ConnectionProblem as problem:
         if problem.verdict.kind != Kind.CREDENTIALS_INVALID or previous is None or previous == current:
             raise
-        return _refresh_request(method, client, previous), previous
+        return _refresh_request(method, client, previous, session), previous
 
 
 def credentials_refused(message: str) -> Verdict:
@@ -214,14 +223,26 @@ def token_endpoint_errors(*, refused: str | None = None):
         raise ConnectionProblem(classify_exception(exc)) from None
 
 
-def _refresh_request(method, client, refresh_token: Secret) -> TokenSet:
+def _refresh_request(method, client, refresh_token: Secret, session: requests.Session | None) -> TokenSet:
+    """The refresh grant (RFC 6749 §6): oauthlib writes the body and reads the answer, as requests-oauthlib's
+    refresh_token does, but through `session` (kept-alive connections) rather than a new session per call."""
     client_id, _ = client
-    oauth = OAuth2Session(client_id=client_id)
-    with token_endpoint_errors():
-        token = oauth.refresh_token(
-            method.token_url, refresh_token=refresh_token.reveal(), timeout=settings.SPLICE_HTTP_TIMEOUT,
-            **client_auth(method, client, fetch=False),
-        )
+    oauth = WebApplicationClient(client_id)
+    options = client_auth(method, client, fetch=False)
+    auth = options.pop("auth", None)
+    http = session or new_session()
+    try:
+        with token_endpoint_errors():
+            if not is_secure_transport(method.token_url):
+                raise InsecureTransportError()
+            body = oauth.prepare_refresh_body(refresh_token=refresh_token.reveal(), **options)
+            response = http.post(method.token_url, data=dict(urldecode(body)), auth=auth,
+                                 headers={"Accept": "application/json"}, timeout=settings.SPLICE_HTTP_TIMEOUT,
+                                 allow_redirects=False)
+            token = oauth.parse_request_body_response(response.text)
+    finally:
+        if session is None:
+            http.close()
     return token_set_from_response(token, refresh_expires_in=method.refresh_token_expires_in)
 
 

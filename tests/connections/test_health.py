@@ -294,10 +294,10 @@ def test_a_second_sweep_and_redelivered_tasks_never_check_a_connection_twice(wor
     # Due again while the first still runs: the second sweep does not start.
     assert health_sweep.apply_async(queue=worker).get(timeout=DEADLINE) is None
     # The same checks delivered again (a broker redelivery, a duplicate enqueue) while the first ones run.
-    duplicates = [health_check.apply_async(args=[c.pk, first_id, None], queue=worker, ignore_result=False)
+    duplicates = [health_check.apply_async(args=[[c.pk], first_id, None], queue=worker, ignore_result=False)
                   for c in connections]
 
-    assert {result.get(timeout=DEADLINE) for result in duplicates} == {"duplicate"}
+    assert [result.get(timeout=DEADLINE) for result in duplicates] == [{"duplicate": 1}] * len(connections)
     first = wait_for(lambda: HealthSweep.objects.filter(pk=first_id, finished_at__isnull=False).first(),
                      "the first sweep to finish")
     assert (first.planned, first.done, first.ok) == (6, 6, 6)
@@ -320,8 +320,10 @@ def test_task_messages_carry_ids_only(worker, credential_connection, api_server,
     health.health_sweep_start()
     health.project_check_all(project=project, acting_user=builder)
 
-    assert [args for args, _ in sent][0][0] == connection.pk
+    assert [args for args, _ in sent][0][0] == [connection.pk]
     assert len(sent) == 2
     for args, options in sent:
-        assert all(value is None or isinstance(value, int) for value in args), args
+        ids, *others = args
+        assert all(isinstance(value, int) for value in ids), args
+        assert all(value is None or isinstance(value, int) for value in others), args
         assert options["queue"] == worker

@@ -92,7 +92,7 @@ def test_allowed(client_for, builder, project, basic_connection, enqueued, djang
     assert response.status_code == 200
     assert "Checking 1 connection in the background" in response.text
     # The same task as the sweep, with ids only: the connection and who asked.
-    assert enqueued == [([basic_connection.pk, None, builder.pk], enqueued[0][1])]
+    assert enqueued == [([[basic_connection.pk], None, builder.pk], enqueued[0][1])]
 
 
 # --- surfacing ----------------------------------------------------------------------------------
@@ -313,7 +313,8 @@ def test_host_slots_bound_concurrent_checks_and_free_themselves(settings):
 
 def test_a_connection_held_by_another_check_is_deferred_not_checked(basic_connection, api_server):
     now = timezone.now()
-    assert health._lease_claim(basic_connection.pk, "someone", now, None) == "claimed"
+    assert health._leases_claim([basic_connection.pk], "someone", now, timedelta(minutes=1), None, {}) \
+        == [basic_connection]
     api_server.reset()
 
     result = health.connection_health_check(connection_id=basic_connection.pk)
@@ -345,7 +346,43 @@ def test_the_sweep_plans_only_connected_or_failing_connections(basic_connection,
         sweep = health.health_sweep_start()
         assert health.health_sweep_start() is None  # no overlap
 
-    assert sorted(args[0] for args, _ in enqueued) == sorted([basic_connection.pk, failing.pk])
-    assert never.pk not in [args[0] for args, _ in enqueued]
+    planned = [pk for args, _ in enqueued for pk in args[0]]
+    assert sorted(planned) == sorted([basic_connection.pk, failing.pk])
+    assert never.pk not in planned
     assert all(args[1] == sweep.pk for args, _ in enqueued)
     assert (sweep.planned, sweep.planning_done, sweep.running) == (2, True, True)
+
+
+def test_a_sweep_sends_its_checks_in_tasks_of_the_configured_size(basic_connection, credential_connection, enqueued,
+                                                                  settings, django_capture_on_commit_callbacks):
+    settings.SPLICE_HEALTH_CHECKS_PER_TASK = 2
+    others = [credential_connection("basic", name=f"Another {i}")[0] for i in range(2)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep = health.health_sweep_start()
+
+    assert [len(args[0]) for args, _ in enqueued] == [2, 1]
+    planned = sorted(pk for args, _ in enqueued for pk in args[0])
+    assert planned == sorted([basic_connection.pk, *(c.pk for c in others)])
+    assert sweep.planned == 3
+
+
+def test_one_task_checks_its_connections_and_records_each(basic_connection, credential_connection, api_server):
+    """Several connections in one call: each gets its own check in the history, status and sweep count."""
+    broken, _ = credential_connection("basic", name="Password changed")
+    Connection.objects.filter(pk=broken.pk).update(username="nobody")
+    sweep = HealthSweep.objects.create(started_at=timezone.now(), lock_expires_at=timezone.now() + timedelta(hours=1),
+                                       planned=2, planning_done=True)
+    api_server.reset()
+
+    results = health.connections_health_check(connection_ids=[basic_connection.pk, broken.pk], sweep_id=sweep.pk)
+
+    assert (results[basic_connection.pk].ok, results[broken.pk].ok) == (True, False)
+    assert results[broken.pk].changed
+    broken.refresh_from_db()
+    assert (broken.status, broken.error_reason) == (Status.ERROR, Reason.CREDENTIALS_INVALID)
+    for connection in (basic_connection, broken):
+        assert ConnectionCheck.objects.filter(connection=connection, sweep=sweep).count() == 1
+    sweep.refresh_from_db()
+    assert (sweep.done, sweep.ok, sweep.failed, sweep.changed, sweep.running) == (2, 1, 1, 1, False)
+    assert api_server.stats()["by_path"]["/api/me"] == 2
