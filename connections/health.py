@@ -114,7 +114,7 @@ def health_sweep_start() -> HealthSweep | None:
     # A sweep whose worker died never finishes: it stops holding the lock when its time is up.
     HealthSweep.objects.filter(running=True, lock_expires_at__lt=now).update(running=False)
     lock_for = (2 * settings.SPLICE_HEALTH_INTERVAL + settings.SPLICE_HEALTH_JITTER
-                + settings.SPLICE_HEALTH_CHECK_TIME_LIMIT * max(settings.SPLICE_HEALTH_CHECKS_PER_TASK, 1))
+                + settings.SPLICE_HEALTH_CHECK_TIME_LIMIT)
     try:
         with transaction.atomic():
             sweep = HealthSweep.objects.create(started_at=now, lock_expires_at=now + timedelta(seconds=lock_for))
@@ -237,7 +237,10 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
     now = timezone.now()
     owner = uuid.uuid4().hex
     ids = list(dict.fromkeys(connection_ids))
-    ttl = _check_ttl() * len(ids)
+    # Leases and slots for two checks' worst case, not the batch's: a worker that dies holds them no longer.
+    # A check starts only while a whole check still fits in them; the rest are deferred, to a new task.
+    ttl = 2 * _check_ttl()
+    last_start = now + ttl - _check_ttl()
     results: dict[int, CheckResult] = {}
     claimed = _leases_claim(ids, owner, now, ttl, sweep_id, results)
     by_host: dict[str, list[Connection]] = {}
@@ -257,6 +260,9 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                 continue
             slots[host] = slot
             for connection in group:
+                if timezone.now() > last_start:
+                    results[connection.pk] = _deferred()
+                    continue
                 try:
                     outcome, duration_ms = connection_probe(connection, client_options=client_options)
                 except Exception:

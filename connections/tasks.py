@@ -14,8 +14,8 @@ from connections import health
 
 __all__ = ["health_check", "health_sweep", "prune_check_history", "send_notification_emails"]
 
-# A check task checks up to SPLICE_HEALTH_CHECKS_PER_TASK connections, one after another.
-_TASK_LIMIT = settings.SPLICE_HEALTH_CHECK_TIME_LIMIT * max(settings.SPLICE_HEALTH_CHECKS_PER_TASK, 1)
+# A check task starts checks only while one more fits in its leases, which last two checks' time limit.
+_TASK_LIMIT = 2 * settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 10
 
 
 @shared_task(name="splice.health.sweep")

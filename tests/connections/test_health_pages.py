@@ -16,7 +16,14 @@ from django_celery_beat.models import PeriodicTask
 from accounts import services as account_services
 from accounts.models import ProjectAccess
 from connections import health, services
-from connections.models import Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
+from connections.models import (
+    Connection,
+    ConnectionCheck,
+    ConnectionHealth,
+    HealthSweep,
+    Notification,
+    OAuthProfile,
+)
 from connections.problems import RECOMMENDATIONS, Kind, Verdict
 from connections.selectors import nav_counts_for_user
 from connections.tasks import health_check
@@ -321,6 +328,22 @@ def test_a_connection_held_by_another_check_is_deferred_not_checked(basic_connec
     assert result.state == "deferred" and result.retry_in > 0
     assert health.connection_health_check(connection_id=basic_connection.pk, last_attempt=True).state == "skipped"
     assert api_server.stats()["by_path"].get("/api/me", 0) == 0
+
+
+def test_a_task_starts_no_check_that_would_outlast_its_leases(basic_connection, credential_connection, api_server,
+                                                             monkeypatch):
+    """Leases last two checks' time limit: a slow app leaves the rest of a batch for a new task, claimed anew."""
+    second, _ = credential_connection("basic", name="Second")
+    monkeypatch.setattr(health, "_check_ttl", lambda: timedelta(seconds=0.3))
+    api_server.reset()
+    api_server.set_fault("hang", path="/api/me", hang_seconds=0.4)  # the first check outlasts the window
+
+    results = health.connections_health_check(connection_ids=[basic_connection.pk, second.pk])
+
+    assert results[basic_connection.pk].state == "checked"
+    assert results[second.pk].state == "deferred"
+    assert api_server.stats()["by_path"]["/api/me"] == 1
+    assert ConnectionHealth.objects.filter(pk__in=[basic_connection.pk, second.pk], lease_owner="").count() == 2
 
 
 def test_check_history_is_pruned_after_the_configured_days(basic_connection, settings):
