@@ -272,6 +272,25 @@ def test_test_now_renders_the_result_in_place(client_for, basic_connection, buil
     assert "Verify the authorizing user&#x27;s permissions" in response.text
 
 
+def test_test_now_on_credentials_that_cannot_be_opened_says_so_instead_of_failing(client_for, basic_connection,
+                                                                                 credential_connection, builder,
+                                                                                 api_server):
+    """A ciphertext altered in the database (here: copied from another connection) is as good as revoked."""
+    other, _ = credential_connection("basic", name="Other")
+    Connection.objects.filter(pk=basic_connection.pk).update(password=other.password)
+    api_server.reset()
+
+    response = client_for(builder).post(reverse("connection_test", args=[basic_connection.pk]),
+                                        headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "Splice cannot open this connection&#x27;s stored credentials" in response.text
+    assert "Re-authorize the connection" in response.text and api_server.password not in response.text
+    basic_connection.refresh_from_db()
+    assert (basic_connection.status, basic_connection.error_reason) == ("error", "credentials_invalid")
+    assert api_server.stats()["by_path"].get("/api/me", 0) == 0  # nothing was sent
+
+
 def test_edit_tests_new_credentials_before_replacing_them(client_for, basic_connection, builder, api_server):
     client = client_for(builder)
     url = reverse("connection_edit", args=[basic_connection.pk])
