@@ -6,6 +6,8 @@ lease on the row with a single atomic UPDATE; the others wait for the token vers
 winner re-reads the row (someone may have refreshed already), calls the token endpoint, and writes the
 new tokens with a version check. A worker killed mid-refresh leaves only a lease that expires.
 The refresh token just used is kept as `previous_refresh_token` until the new one has worked once.
+When the app refuses the refresh (invalid_grant), the callers waiting on it are told so (through the cache)
+and fail at once, rather than each asking the app again with the same refused token.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q
 from django.utils import timezone
 from oauthlib.common import urldecode
@@ -106,12 +109,16 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
     """
     deadline = time.monotonic() + _lease_seconds() + settings.SPLICE_HTTP_TIMEOUT + 5
     poll = _POLL_SECONDS
+    waited = False
     while True:
         row = connection if fresh else Connection.objects.get(pk=connection.pk)
         fresh = False
         moved_on = stale_version is not None and row.token_version != stale_version
         if moved_on or (stale_version is None and not _needs_refresh(row)):
             return row
+        if waited and (refusal := cache.get(_refusal_key(row))):
+            # The refresh we waited for was refused: asking again with the same token would be refused too.
+            raise ConnectionProblem(credentials_refused(refusal))
         now = timezone.now()
         owner = uuid.uuid4().hex
         # Try the (atomic) claim only when the lease looks free: a waiter that writes on every poll competes
@@ -130,6 +137,12 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
             ))
         time.sleep(random.uniform(poll / 2, poll))  # noqa: S311 (jitter, not a secret)
         poll = min(poll * 2, _MAX_POLL_SECONDS)
+        waited = True
+
+
+def _refusal_key(row: Connection) -> str:
+    """Where a refused refresh of this token version is remembered for the callers waiting on it."""
+    return f"splice:refresh-refused:{row.pk}:{row.token_version}"
 
 
 def _release(row: Connection, owner: str) -> None:
@@ -146,7 +159,10 @@ def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.S
             used = None
         else:
             tokens, used = _refresh_with_fallback(row, method, profile_client, session)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, ConnectionProblem) and exc.verdict.kind == Kind.CREDENTIALS_INVALID:
+            # Said before the lease goes, so no waiter claims it and asks the app again.
+            cache.set(_refusal_key(row), exc.verdict.message, timeout=_lease_seconds() + settings.SPLICE_HTTP_TIMEOUT)
         _release(row, owner)
         raise
     update = {

@@ -15,6 +15,7 @@ from django.db import connection as db_connection
 from connections.client import connection_client
 from connections.credentials import open_secret
 from connections.models import Connection
+from connections.problems import ConnectionProblem, Kind
 from tests.conftest import ROOT, subprocess_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,11 +49,36 @@ def test_twenty_concurrent_callers_cause_exactly_one_refresh(oauth2_connection, 
     assert oauth2_server.stats()["token_responses"].get("refresh_token 400", 0) == 0
 
 
+def test_callers_waiting_on_a_refused_refresh_fail_without_asking_again(oauth2_connection, authorize_oauth2,
+                                                                       oauth2_server):
+    connection, _ = authorize_oauth2(oauth2_connection())
+    oauth2_server.reset()
+    oauth2_server.revoke(user="ada@example.com")
+    oauth2_server.expire(user="ada@example.com")
+    oauth2_server.set_token_delay(300)  # every caller piles up behind the one refresh
+
+    def call(pk: int) -> str:
+        try:
+            _call_me(pk)
+        except ConnectionProblem as problem:
+            return problem.verdict.kind
+        return "ok"
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        kinds = list(pool.map(call, [connection.pk] * 10))
+
+    assert kinds == [Kind.CREDENTIALS_INVALID] * 10
+    assert oauth2_server.token_requests("refresh_token") == 1  # not one per caller
+    connection.refresh_from_db()
+    assert connection.refresh_lease_owner == ""
+
+
 _KILLED_WORKER = """
 import django, sys
 django.setup()
 from connections.client import connection_client
 from connections.models import Connection
+from connections.problems import ConnectionProblem, Kind
 connection_client(Connection.objects.get(pk=int(sys.argv[1]))).request("GET", "/api/me")
 """
 
