@@ -142,7 +142,7 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
 
 def _refusal_key(row: Connection) -> str:
     """Where a refused refresh of this token version is remembered for the callers waiting on it."""
-    return f"splice:refresh-refused:{row.pk}:{row.token_version}"
+    return f"splice:refresh-refused:{row.vault_id}:{row.token_version}"  # vault_id: never reused, unlike a pk
 
 
 def _release(row: Connection, owner: str) -> None:
