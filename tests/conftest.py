@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +144,32 @@ def celery_worker(queue: str, *, pool: str = "solo", concurrency: int = 1, **env
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+class TaskEvents:
+    """Word from the Celery workers the tests start (tests.worker_hooks sends a datagram here as each task
+    ends), so a test waits for what a task does in another process without polling for it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = str(folder / "tasks.sock")
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(self.path)
+
+    def wait_for(self, condition, what: str, deadline: float = 60):
+        """`condition()`'s value once it is truthy, checked again each time a task ends."""
+        end = time.monotonic() + deadline
+        while not (value := condition()):
+            remaining = end - time.monotonic()
+            assert remaining > 0, f"timed out waiting for {what}"
+            self._socket.settimeout(remaining)
+            try:
+                self._socket.recv(64)
+            except TimeoutError:
+                pass  # checked once more, then the assertion above says what never happened
+        return value
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,13 @@
 
 A transactional test's flush recreates content types under new ids (tests/conftest.py clears this
 process's caches after each test); a worker lives across tests, so it forgets them before every task.
+With SPLICE_TEST_TASK_EVENTS set, it tells the tests as each task ends (tests.conftest.TaskEvents).
 """
 
-from celery.signals import task_prerun
+import os
+import socket
+
+from celery.signals import task_postrun, task_prerun
 
 
 @task_prerun.connect
@@ -14,3 +18,15 @@ def _fresh_content_type_cache(**kwargs) -> None:
 
     ContentType.objects.clear_cache()
     clear_ct_cache()
+
+
+@task_postrun.connect
+def _tell_the_tests(**kwargs) -> None:
+    path = os.environ.get("SPLICE_TEST_TASK_EVENTS")
+    if not path:
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as events:
+        try:
+            events.sendto(b"task done", path)
+        except OSError:
+            pass  # no test is listening any more

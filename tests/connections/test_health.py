@@ -7,7 +7,6 @@ Time passing is simulated by moving timestamps back in the database, never by sl
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 from email import message_from_string, policy
@@ -24,7 +23,7 @@ from connections.models import Connection, ConnectionCheck, ConnectionHealth, He
 from connections.tasks import health_check, health_sweep
 from recipes.design import design_time_errors
 from recipes.models import ConnectionBinding, Recipe, Step
-from tests.conftest import celery_worker
+from tests.conftest import TaskEvents, celery_worker
 from tests.connections.test_oauth1 import authorize_oauth1, oauth1_connection  # noqa: F401 (fixtures)
 
 # The worker is another process: it must see what the tests write (transaction=True).
@@ -32,21 +31,29 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 Status, Reason = Connection.Status, Connection.ErrorReason
 DEADLINE = 60
+task_events: TaskEvents  # set by the health_worker fixture
 WORKER_HTTP_TIMEOUT = "1"  # seconds: a hanging app times out quickly in the worker
 
 
 @pytest.fixture(scope="module")
 def health_worker(django_db_setup, tmp_path_factory):
     """A worker on a private queue, configured like a deployment could be: health tasks on their own queue, no
-    jitter, a short HTTP timeout, and emails written to files. Yields (queue, mail folder)."""
+    jitter, a short HTTP timeout, and emails written to files; it says when each task ends. Yields (queue,
+    mail folder)."""
+    global task_events
     queue = f"splice-health-{uuid.uuid4().hex[:8]}"
     mail_dir = tmp_path_factory.mktemp("mail")
-    with celery_worker(
-        queue, pool="threads", concurrency=4, SPLICE_HEALTH_QUEUE=queue, SPLICE_HEALTH_JITTER="0",
-        SPLICE_HTTP_TIMEOUT=WORKER_HTTP_TIMEOUT, SPLICE_EMAIL_FILE_PATH=str(mail_dir),
-        SPLICE_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
-    ):
-        yield queue, mail_dir
+    task_events = TaskEvents(tmp_path_factory.mktemp("events"))
+    try:
+        with celery_worker(
+            queue, pool="threads", concurrency=4, SPLICE_HEALTH_QUEUE=queue, SPLICE_HEALTH_JITTER="0",
+            SPLICE_HTTP_TIMEOUT=WORKER_HTTP_TIMEOUT, SPLICE_EMAIL_FILE_PATH=str(mail_dir),
+            SPLICE_EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            SPLICE_TEST_TASK_EVENTS=task_events.path,
+        ):
+            yield queue, mail_dir
+    finally:
+        task_events.close()
 
 
 @pytest.fixture
@@ -86,14 +93,8 @@ class Mailbox:
 
 
 def wait_for(condition, what: str, deadline: float = DEADLINE):
-    """Poll until `condition()` is truthy (a worker in another process is doing the work)."""
-    end = time.monotonic() + deadline
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    """`condition()`'s value once the worker's tasks have made it true (checked as each one ends)."""
+    return task_events.wait_for(condition, what, deadline)
 
 
 def sweep(queue: str) -> HealthSweep:
@@ -290,7 +291,7 @@ def test_a_second_sweep_and_redelivered_tasks_never_check_a_connection_twice(wor
     api_server.set_fault("hang", path="/api/me", hang_seconds=0.4)  # slow answers, still 200
 
     first_id = health_sweep.apply_async(queue=worker).get(timeout=DEADLINE)
-    wait_for(lambda: api_server.stats()["by_path"].get("/api/me", 0) >= 1, "the first checks to start")
+    api_server.wait_for_requests("/api/me")  # the first checks have started
     # Due again while the first still runs: the second sweep does not start.
     assert health_sweep.apply_async(queue=worker).get(timeout=DEADLINE) is None
     # The same checks delivered again (a broker redelivery, a duplicate enqueue) while the first ones run.

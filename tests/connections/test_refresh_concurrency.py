@@ -99,14 +99,9 @@ def test_a_worker_killed_mid_refresh_does_not_leave_the_connection_stuck(
         env=subprocess_env(SPLICE_REFRESH_LEASE_SECONDS="2"),
     )
     try:
-        deadline = time.monotonic() + 30
-        while not Connection.objects.filter(pk=connection.pk).exclude(refresh_lease_owner="").exists():
-            assert worker.poll() is None, "the worker died before it claimed the lease"
-            assert time.monotonic() < deadline, "the worker never claimed the refresh lease"
-            time.sleep(0.02)
-        while api_server.stats()["by_path"].get("/api/token", 0) == 0:  # it is inside the HTTP call
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        api_server.wait_for_requests("/api/token")  # it claimed the lease and is inside the HTTP call
+        assert worker.poll() is None, "the worker died before its refresh reached the app"
+        assert Connection.objects.filter(pk=connection.pk).exclude(refresh_lease_owner="").exists()
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
     finally:

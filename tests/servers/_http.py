@@ -10,9 +10,10 @@ even while some handler threads are deliberately hanging.
 import argparse
 import json
 import os
+import select
+import socketserver
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -112,28 +113,38 @@ def parse_args(description: str) -> argparse.Namespace:
 
 
 def write_port_file(path: str | None, port: int) -> None:
-    """Write atomically so a poller never reads a half-written port."""
+    """Say the port once listening: atomically to `path` (a poller never reads half of it), and to the pipe
+    SPLICE_TEST_READY_FD names when the tests' fixture started us (it blocks on that pipe until then)."""
     print(f"listening on http://{HOST}:{port}", flush=True)
     if path:
         tmp = f"{path}.tmp"
         with open(tmp, "w") as fh:
             fh.write(str(port))
         os.replace(tmp, path)
+    if ready_fd := os.environ.get("SPLICE_TEST_READY_FD"):
+        with os.fdopen(int(ready_fd), "w") as ready:
+            ready.write(str(port))
 
 
 def exit_with_parent() -> None:
-    """Exit when the process that started us dies, so a killed pytest leaves no server behind."""
+    """Exit when the process that started us dies, so a killed pytest leaves no server behind (a pidfd
+    becomes readable when its process ends)."""
     parent = os.getppid()
 
     def watch():
-        while os.getppid() == parent:
-            time.sleep(0.5)
+        try:
+            parent_fd = os.pidfd_open(parent)
+        except ProcessLookupError:
+            os._exit(0)
+        if os.getppid() == parent:  # not gone before the pidfd was opened
+            select.select([parent_fd], [], [])
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def serve(server: LoopbackHTTPServer, port_file: str | None) -> None:
+def serve(server: socketserver.BaseServer, port_file: str | None) -> None:
+    """Serve until stopped, once the port is told; exits with the process that started it."""
     exit_with_parent()
     write_port_file(port_file, server.server_address[1])
     try:

@@ -8,8 +8,11 @@ Run as ``python -m tests.servers.api_server --port-file FILE``. Tests steer it t
 * ``POST /_control/fault`` JSON ``{"mode", "path"?, "retry_after"?, "hang_seconds"?, "times"?}``:
   mode is ``ok``, ``500``, ``429``, ``hang``, ``401``, ``403``, ``200_with_invalid_body``,
   ``invalid_json`` or any other HTTP status code; without ``path`` it applies to every
-  ``/api/`` path; ``times`` limits it to the next N matching requests.
+  ``/api/`` path; ``times`` limits it to the next N matching requests. A hanging request is let go
+  early when its fault is cleared or the server is reset.
 * ``GET /_control/stats``: request counts and the last requests with all their headers.
+* ``GET /_control/wait?path=P&count=N&timeout=T``: answers once N requests to P have arrived (counted
+  from the last reset), or 408 after T seconds: a test waits for a request without polling.
 * ``POST /_control/reset``: default credentials and items, no faults, zeroed counters.
 
 Credentials are accepted as HTTP Basic (username/password, or api_key[:api_secret]),
@@ -23,7 +26,6 @@ import binascii
 import copy
 import hmac
 import threading
-import time
 from collections import Counter, deque
 
 from tests.servers._http import HOST, Handler, LoopbackHTTPServer, parse_args, serve
@@ -50,9 +52,17 @@ class State:
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.arrived = threading.Condition(self.lock)  # notified as each API request is counted
+        self.unhang = threading.Event()
         self.reset()
 
+    def release_hanging(self):
+        """Let every hanging request go on (a cleared fault, a reset); later hangs wait anew."""
+        self.unhang.set()
+        self.unhang = threading.Event()
+
     def reset(self):
+        self.release_hanging()
         self.credentials = copy.deepcopy(DEFAULT_CREDENTIALS)
         self.items = copy.deepcopy(DEFAULT_ITEMS)
         self.faults: dict[str, dict] = {}
@@ -170,6 +180,7 @@ class APIHandler(Handler):
             STATE.by_path[self.url_path] += 1
             STATE.by_auth[kind or "none"] += 1
             STATE.recent.append(entry)
+            STATE.arrived.notify_all()
         return entry
 
     def api(self) -> int:
@@ -217,7 +228,9 @@ class APIHandler(Handler):
         """Send the injected response; None means carry on and serve the request normally."""
         mode = str(fault["mode"])
         if mode == "hang":
-            time.sleep(float(fault.get("hang_seconds") or DEFAULT_HANG_SECONDS))
+            with STATE.lock:
+                unhang = STATE.unhang
+            unhang.wait(float(fault.get("hang_seconds") or DEFAULT_HANG_SECONDS))
             return None
         if mode == "200_with_invalid_body":
             self.send_json(200, {"ok": False, "error": "invalid_auth"})
@@ -242,6 +255,8 @@ class APIHandler(Handler):
             with STATE.lock:
                 stats = STATE.stats()
             self.send_json(200, stats)
+        elif path == "/_control/wait" and method == "GET":
+            self.wait_for_requests()
         elif path == "/_control/reset" and method == "POST":
             with STATE.lock:
                 STATE.reset()
@@ -252,6 +267,14 @@ class APIHandler(Handler):
             self.set_fault()
         else:
             self.send_json(404, {"error": "unknown control endpoint"})
+
+    def wait_for_requests(self):
+        path = self.query_value("path", "")
+        count, timeout = int(self.query_value("count", "1")), float(self.query_value("timeout", "30"))
+        with STATE.lock:
+            arrived = STATE.arrived.wait_for(lambda: STATE.by_path[path] >= count, timeout=timeout)
+            seen = STATE.by_path[path]
+        self.send_json(200 if arrived else 408, {"path": path, "count": seen})
 
     def set_credentials(self):
         payload = self.json_body()
@@ -275,6 +298,7 @@ class APIHandler(Handler):
         with STATE.lock:
             if mode == "ok":
                 STATE.faults.pop(key, None)
+                STATE.release_hanging()
             else:
                 STATE.faults[key] = {
                     "mode": mode,

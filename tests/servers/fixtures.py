@@ -17,10 +17,10 @@ in a conftest to start the OAuth2 server differently, or call
 """
 
 import os
+import select
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -82,36 +82,30 @@ class ServerProcess:
 
 
 def start_server(name: str, module: str, workdir: Path, env: dict[str, str] | None = None) -> ServerProcess:
-    """Run ``python -m module`` and return once its ``/_control/health`` answers 200."""
-    port_file, log_path = workdir / "port", workdir / "server.log"
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, "--port-file", str(port_file)],
-            cwd=REPO_ROOT,
-            env=child_env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = ServerProcess(name, process, "", log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServerStartError(
-                f"{name} exited with code {process.returncode} during start-up; log tail:\n{server.log_tail()}"
+    """Run ``python -m module`` and return once it listens: it writes its port to a pipe this end blocks on
+    (an early exit closes the pipe, which ends the wait too)."""
+    log_path = workdir / "server.log"
+    ready_read, ready_write = os.pipe()
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", "SPLICE_TEST_READY_FD": str(ready_write), **(env or {})}
+    try:
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module], cwd=REPO_ROOT, env=child_env, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, pass_fds=(ready_write,),
             )
-        if not server.base_url and port_file.exists():
-            server.base_url = f"http://{HOST}:{int(port_file.read_text())}"
-        if server.base_url:
-            try:
-                if requests.get(f"{server.base_url}/_control/health", timeout=1).status_code == 200:
-                    return server
-            except requests.RequestException:
-                pass
-        time.sleep(0.02)
+        os.close(ready_write)
+        server = ServerProcess(name, process, "", log_path)
+        readable, _, _ = select.select([ready_read], [], [], START_TIMEOUT)
+        port = os.read(ready_read, 32).decode() if readable else None
+    finally:
+        os.close(ready_read)
+    if port:
+        server.base_url = f"http://{HOST}:{int(port)}"
+        return server
     server.stop()
-    raise ServerStartError(f"{name} not ready after {START_TIMEOUT:.0f}s; log tail:\n{server.log_tail()}")
+    reason = f"not ready after {START_TIMEOUT:.0f}s" if port is None else \
+        f"exited with code {process.returncode} during start-up"
+    raise ServerStartError(f"{name} {reason}; log tail:\n{server.log_tail()}")
 
 
 class _FormParser(HTMLParser):
@@ -385,6 +379,15 @@ class APIServer(ServerHandle):
 
     def clear_fault(self, path: str | None = None) -> dict:
         return self.set_fault("ok", path)
+
+    def wait_for_requests(self, path: str, count: int = 1, timeout: float = 30) -> int:
+        """Block until `count` requests to `path` have arrived since the last reset (the server answers
+        then); fails after `timeout` seconds. Returns how many arrived."""
+        response = requests.get(self.url("/_control/wait"), params={"path": path, "count": count,
+                                                                    "timeout": timeout},
+                                timeout=timeout + CONTROL_TIMEOUT)
+        assert response.status_code == 200, f"{count} request(s) to {path} did not arrive within {timeout} s"
+        return response.json()["count"]
 
     def last_request(self) -> dict | None:
         """Method, path, query, all headers, body, ``auth`` placement and status of the last API call."""

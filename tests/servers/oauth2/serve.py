@@ -9,9 +9,8 @@ of a few hundred; this is Django's own threaded WSGI server with a larger backlo
 """
 
 import os
-import sys
 
-from tests.servers._http import HOST, exit_with_parent, parse_args, write_port_file
+from tests.servers._http import HOST, parse_args, serve
 
 
 def _fresh_database(db_dir: str) -> None:
@@ -45,15 +44,7 @@ def main() -> None:
 
     server = Server((HOST, args.port), WSGIRequestHandler, allow_reuse_address=True)
     server.set_app(get_wsgi_application())
-    exit_with_parent()
-    write_port_file(args.port_file, server.server_address[1])
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        sys.stdout.flush()
+    serve(server, args.port_file)
 
 
 if __name__ == "__main__":

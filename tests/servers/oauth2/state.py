@@ -18,11 +18,23 @@ DEFAULT_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH2_SERVER_ACCESS_TOKEN_SE
 _knobs = {"token_delay_ms": 0, "access_token_seconds": DEFAULT_ACCESS_TOKEN_SECONDS}
 _counters: dict[str, Counter] = {}
 _gauges = {"token_in_flight": 0, "token_max_in_flight": 0}  # in-flight survives reset()
+_delays_over = threading.Event()
+
+
+def token_delay() -> None:
+    """Hold a token request for the token_delay_ms knob, or until the next reset lets it go."""
+    with LOCK:
+        seconds, over = _knobs["token_delay_ms"] / 1000, _delays_over
+    if seconds:
+        over.wait(seconds)
 
 
 def reset() -> None:
-    """Zero the counters and restore the default token delay and lifetime."""
+    """Zero the counters, restore the default token delay and lifetime, and end the delays under way."""
+    global _delays_over
     with LOCK:
+        _delays_over.set()
+        _delays_over = threading.Event()
         _knobs.update(token_delay_ms=0, access_token_seconds=DEFAULT_ACCESS_TOKEN_SECONDS)
         _counters.clear()
         _gauges["token_max_in_flight"] = _gauges["token_in_flight"]

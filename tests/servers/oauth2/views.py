@@ -1,7 +1,6 @@
 """Views of the test authorization server: DOT endpoints with counters, APIs and /_control/."""
 
 import json
-import time
 from datetime import timedelta
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -39,10 +38,7 @@ class CountingTokenView(TokenView):
         state.token_request_started(grant_type)
         status = 500
         try:
-            delay_ms = state.knob("token_delay_ms")
-            if delay_ms:
-                # Outside TOKEN_LOCK, so concurrent requests overlap during the delay.
-                time.sleep(delay_ms / 1000)
+            state.token_delay()  # outside TOKEN_LOCK, so concurrent requests overlap during the delay
             with state.TOKEN_LOCK:
                 response = super().post(request, *args, **kwargs)
             status = response.status_code
