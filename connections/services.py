@@ -273,10 +273,6 @@ def connection_probe(connection: Connection, *, client_options: dict | None = No
     (a shared session, cached OAuth clients), for a health check that probes many connections in a row."""
     from connections.client import connection_client
 
-    if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
-        return TestOutcome(ok=False, verdict=Verdict(
-            Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
-            recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]])), 0
     started = time.monotonic()
     try:
         outcome = _run_test(connection_client(connection, **(client_options or {})))
@@ -303,9 +299,11 @@ def connection_test(*, connection: Connection, acting_user: User | None = None, 
     """Run the connector's test request now and record what it says (status, identity, audit, check history).
 
     `source` and `sweep_id` say what asked for the check (connections.health runs the scheduled ones)."""
-    outcome, duration_ms = connection_probe(connection)
     if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
-        return outcome
+        return TestOutcome(ok=False, verdict=Verdict(
+            Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
+            recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
+    outcome, duration_ms = connection_probe(connection)
     if acting_user is not None:
         connection_audit_tested(connection=connection, outcome=outcome, acting_user=acting_user, ip=ip)
     connection_record_check(connection=connection, outcome=outcome, actor=acting_user, source=source,

@@ -3,7 +3,22 @@ through SPLICE_CONNECTOR_DIRS by tests/settings.py) and helpers to make connecti
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlsplit
+
 import pytest
+
+# The loopback spec's OAuth 1.0a auth method for each signature method (tests/connectors/loopback.yaml).
+METHODS = {
+    "HMAC-SHA1": "oauth1",
+    "HMAC-SHA256": "oauth1_sha256",
+    "RSA-SHA1": "oauth1_rsa",
+    "PLAINTEXT": "oauth1_plaintext",
+}
+
+
+def callback_params(callback: str) -> dict[str, str]:
+    """The query of the provider's redirect to Splice's callback, as the callback view gets it."""
+    return dict(parse_qsl(urlsplit(callback).query))
 
 
 @pytest.fixture
@@ -58,3 +73,44 @@ def credential_connection(project, builder, api_server):
         return connection, outcome
 
     return make
+
+
+@pytest.fixture
+def oauth1_connection(project, builder, oauth1_server):
+    """make(signature_method, name) -> a not yet authorized OAuth 1.0a connection with that method's OAuth
+    profile."""
+    from connections import services
+
+    def make(signature_method: str = "HMAC-SHA1", name: str | None = None):
+        client = oauth1_server.client(signature_method)
+        # RSA-SHA1 signs with the private key, which the profile keeps in its (sealed) client secret.
+        secret = client.rsa_private_key if signature_method == "RSA-SHA1" else client.client_secret
+        profile = services.oauth_profile_create(
+            connector_key="loopback", name=f"Loopback {signature_method}", client_id=client.client_key,
+            client_secret=secret, acting_user=builder,
+        )
+        return services.connection_create(
+            project=project, connector_key="loopback", name=name or f"Loopback {signature_method}",
+            acting_user=builder, auth_method=METHODS[signature_method], oauth_profile=profile,
+            settings_values={
+                "base_url": oauth1_server.base_url, "authorize_url": oauth1_server.authorize_url,
+                "request_token_url": oauth1_server.request_token_url,
+                "access_token_url": oauth1_server.access_token_url,
+            },
+        )
+
+    return make
+
+
+@pytest.fixture
+def authorize_oauth1(oauth1_server, builder):
+    """authorize(connection) -> (connection, outcome): request token, the user allows, verifier, access token."""
+    from connections.oauth import connection_authorize_begin, connection_authorize_complete
+
+    def run(connection, *, session_key: str = "session-1"):
+        url = connection_authorize_begin(connection=connection, acting_user=builder, session_key=session_key)
+        callback = oauth1_server.authorize(url)
+        return connection_authorize_complete(params=callback_params(callback), acting_user=builder,
+                                             session_key=session_key)
+
+    return run

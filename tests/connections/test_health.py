@@ -24,7 +24,6 @@ from connections.tasks import health_check, health_sweep
 from recipes.design import design_time_errors
 from recipes.models import ConnectionBinding, Recipe, Step
 from tests.conftest import TaskEvents, celery_worker
-from tests.connections.test_oauth1 import authorize_oauth1, oauth1_connection  # noqa: F401 (fixtures)
 
 # The worker is another process: it must see what the tests write (transaction=True).
 pytestmark = pytest.mark.django_db(transaction=True)

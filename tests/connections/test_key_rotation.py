@@ -5,17 +5,14 @@ A sealed value moved to another row fails to open with an error that names the r
 from __future__ import annotations
 
 import io
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection as db
 
-from connections import services
 from connections.client import connection_client
 from connections.credentials import CONNECTION_SECRET_FIELDS, get_vault, open_secret, row_context
 from connections.models import Connection, OAuthProfile
-from connections.oauth import connection_authorize_begin, connection_authorize_complete
 from connections.services import connection_test
 from connections.vault import CredentialTamperedError, KeyRing, UnknownMasterKeyError
 from tests.servers.fixtures import APIServer
@@ -38,24 +35,13 @@ def sealed_columns(model) -> dict[int, tuple]:
 
 
 @pytest.fixture
-def authorized(project, builder, oauth2_connection, authorize_oauth2, oauth1_server, api_server,
+def authorized(oauth2_connection, authorize_oauth2, oauth1_connection, authorize_oauth1, api_server,
                credential_connection) -> dict[str, Connection]:
     """Connected connections of four auth methods, and the OAuth profiles two of them use."""
     oauth2, outcome = authorize_oauth2(oauth2_connection(name="OAuth2 account"))
     assert outcome.ok, outcome.message
 
-    client = oauth1_server.client("HMAC-SHA1")
-    profile = services.oauth_profile_create(connector_key="loopback", name="OAuth1 app", client_id=client.client_key,
-                                            client_secret=client.client_secret, acting_user=builder)
-    oauth1 = services.connection_create(
-        project=project, connector_key="loopback", name="OAuth1 account", acting_user=builder, auth_method="oauth1",
-        oauth_profile=profile, settings_values={
-            "base_url": oauth1_server.base_url, "authorize_url": oauth1_server.authorize_url,
-            "request_token_url": oauth1_server.request_token_url, "access_token_url": oauth1_server.access_token_url,
-        })
-    url = connection_authorize_begin(connection=oauth1, acting_user=builder, session_key="s1")
-    params = dict(parse_qsl(urlsplit(oauth1_server.authorize(url)).query))
-    oauth1, outcome = connection_authorize_complete(params=params, acting_user=builder, session_key="s1")
+    oauth1, outcome = authorize_oauth1(oauth1_connection(name="OAuth1 account"))
     assert outcome.ok, outcome.message
 
     basic, outcome = credential_connection("basic")

@@ -72,7 +72,7 @@ def _open_flow_secret(flow: OAuthFlow, column: str, field_name: str) -> str:
 
 @pytest.fixture
 def run(caplog, settings, project, builder, oauth2_connection, authorize_oauth2, oauth2_server, oauth1_server,
-        api_server, credential_connection) -> Run:
+        oauth1_connection, api_server, credential_connection) -> Run:
     """Every auth method's flow, successes and failures, with every log record captured at DEBUG."""
     caplog.set_level(logging.DEBUG)
     settings.SPLICE_HTTP_TIMEOUT = 0.3
@@ -101,15 +101,8 @@ def run(caplog, settings, project, builder, oauth2_connection, authorize_oauth2,
     # OAuth 1.0a (HMAC-SHA1): three-legged, a signed call, a forged callback, then the token revoked.
     client = oauth1_server.client("HMAC-SHA1")
     result.add("OAuth 1.0a client secret", client.client_secret)
-    profile = services.oauth_profile_create(connector_key="loopback", name="OAuth1 app", client_id=client.client_key,
-                                            client_secret=client.client_secret, acting_user=builder)
-    result.profiles.append(profile)
-    oauth1 = services.connection_create(
-        project=project, connector_key="loopback", name="OAuth1 account", acting_user=builder, auth_method="oauth1",
-        oauth_profile=profile, settings_values={
-            "base_url": oauth1_server.base_url, "authorize_url": oauth1_server.authorize_url,
-            "request_token_url": oauth1_server.request_token_url, "access_token_url": oauth1_server.access_token_url,
-        })
+    oauth1 = oauth1_connection("HMAC-SHA1", name="OAuth1 account")
+    result.profiles.append(oauth1.oauth_profile)
     url = connection_authorize_begin(connection=oauth1, acting_user=builder, session_key="s1")
     params = dict(parse_qsl(urlsplit(oauth1_server.authorize(url)).query))
     result.expect(AuthorizationRefused, connection_authorize_complete, params={**params, "state": "forged"},
