@@ -21,9 +21,16 @@ from connections.catalog import ConnectorSpec, ResolvedRequest, registry
 from connections.credentials import open_secret
 from connections.http import new_session
 from connections.models import Connection, OAuthProfile
-from connections.problems import ConnectionProblem, Kind, Verdict, classify_exception, classify_status
+from connections.problems import (
+    RECOMMENDATIONS,
+    ConnectionProblem,
+    Kind,
+    Verdict,
+    classify_exception,
+    classify_status,
+)
 from connections.tokens import credentials_refused, ensure_fresh_token
-from connections.vault import Secret
+from connections.vault import Secret, VaultError
 
 __all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "spec_for"]
 
@@ -80,7 +87,14 @@ class ConnectionClient:
 
     def request(self, method: str, url: str, *, params=None, json=None, data=None, headers=None) -> requests.Response:
         """Send one request with credentials. OAuth 2.0: refresh before expiry, and once on 401 or a
-        `refresh_on` rule. Network failures raise ConnectionProblem (transient)."""
+        `refresh_on` rule. Network failures raise ConnectionProblem (transient); so do stored credentials
+        that cannot be opened (credentials_invalid)."""
+        try:
+            return self._request(method, url, params=params, json=json, data=data, headers=headers)
+        except VaultError as exc:  # nothing was sent with them
+            raise ConnectionProblem(_unreadable_credentials(exc)) from None
+
+    def _request(self, method: str, url: str, *, params=None, json=None, data=None, headers=None):
         url = self._absolute(url)
         if self.method.type == "oauth2":
             self.connection = ensure_fresh_token(self.connection, oauth=self._oauth(), fresh=self._fresh,
@@ -179,6 +193,17 @@ class ConnectionClient:
         if method.secret_name and secret:
             carrier[method.secret_name] = secret.reveal()
         return None
+
+
+def _unreadable_credentials(exc: VaultError) -> Verdict:
+    """Stored credentials that fail to open (altered, or sealed under a key no longer configured) are as good as
+    revoked: the connection needs new ones. The vault's message names the row and field, never a value."""
+    return Verdict(Kind.CREDENTIALS_INVALID, f"Splice cannot open this connection's stored credentials: {exc}.",
+                   recommendations=[
+                       RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1],
+                       "If many connections show this after a change of credential keys, ask an admin to add the "
+                       "previous key back to SPLICE_CREDENTIAL_KEYS.",
+                   ])
 
 
 def _not_authorized() -> Verdict:

@@ -23,7 +23,6 @@ from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_
 from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthProfile
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
-from connections.vault import VaultError
 
 __all__ = [
     "ConnectionInUse",
@@ -278,20 +277,7 @@ def connection_probe(connection: Connection, *, client_options: dict | None = No
         outcome = _run_test(connection_client(connection, **(client_options or {})))
     except ConnectionProblem as problem:  # e.g. the app's OAuth profile is missing: nothing was sent
         outcome = TestOutcome(ok=False, verdict=problem.verdict)
-    except VaultError as exc:  # its stored credentials cannot be opened: nothing was sent
-        outcome = TestOutcome(ok=False, verdict=_unreadable_credentials(exc))
     return outcome, int((time.monotonic() - started) * 1000)
-
-
-def _unreadable_credentials(exc: VaultError) -> Verdict:
-    """Stored credentials that fail to open (altered, or sealed under a key no longer configured) are as good as
-    revoked: the connection needs new ones. The vault's message names the row and field, never a value."""
-    return Verdict(Kind.CREDENTIALS_INVALID, f"Splice cannot open this connection's stored credentials: {exc}.",
-                   recommendations=[
-                       RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1],
-                       "If many connections show this after a change of credential keys, ask an admin to add the "
-                       "previous key back to SPLICE_CREDENTIAL_KEYS.",
-                   ])
 
 
 def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None,
