@@ -231,6 +231,7 @@ def connections_health_check(*, connection_ids: list[int], sweep_id: int | None 
 
 def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id: int | None,
                  last_attempt: bool) -> dict[int, CheckResult]:
+    from connections.client import connection_client
     from connections.http import new_session
     from connections.services import connection_probe
 
@@ -243,35 +244,42 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
     last_start = now + ttl - _check_ttl()
     results: dict[int, CheckResult] = {}
     claimed = _leases_claim(ids, owner, now, ttl, sweep_id, results)
-    by_host: dict[str, list[Connection]] = {}
-    for connection in claimed:
-        if _not_due(connection, now, sweep_id):
-            results[connection.pk] = CheckResult("skipped")
-        else:
-            by_host.setdefault(_app_host(connection), []).append(connection)
-    slots, probed = {}, []
-    actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
-    client_options = {"session": new_session(shared=True), "oauth_clients": {}, "fresh": True}
+    session = new_session(shared=True)
+    oauth_clients: dict = {}  # each app's default OAuth profile, looked up once
     try:
-        for host, group in by_host.items():
+        by_host: dict[str, list] = {}  # the connections' clients, by the host their requests go to
+        for connection in claimed:
+            if _not_due(connection, now, sweep_id):
+                results[connection.pk] = CheckResult("skipped")
+                continue
+            try:
+                client = connection_client(connection, session=session, oauth_clients=oauth_clients, fresh=True)
+            except Exception:
+                logger.exception("Health check of connection %s failed inside Splice", connection.pk)
+                results[connection.pk] = CheckResult("failed")
+                continue
+            by_host.setdefault(urlsplit(client.base_url).netloc.lower()[:255], []).append(client)
+        slots, probed = {}, []
+        for host, clients in by_host.items():
             slot = _host_slot_acquire(host, owner, now, ttl)
             if slot is None:
-                results |= {connection.pk: _deferred() for connection in group}
+                results |= {client.connection.pk: _deferred() for client in clients}
                 continue
             slots[host] = slot
-            for connection in group:
+            for client in clients:
                 if timezone.now() > last_start:
-                    results[connection.pk] = _deferred()
+                    results[client.connection.pk] = _deferred()
                     continue
                 try:
-                    outcome, duration_ms = connection_probe(connection, client_options=client_options)
+                    outcome, duration_ms = connection_probe(client)
                 except Exception:
-                    logger.exception("Health check of connection %s failed inside Splice", connection.pk)
-                    results[connection.pk] = CheckResult("failed")
+                    logger.exception("Health check of connection %s failed inside Splice", client.connection.pk)
+                    results[client.connection.pk] = CheckResult("failed")
                     continue
-                probed.append((connection, outcome, duration_ms))
+                probed.append((client.connection, outcome, duration_ms))
     finally:
-        client_options["session"].close()
+        session.close()
+    actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
     # The outcomes, the leases and slots let go, and the sweep's count: one transaction.
     try:
         with transaction.atomic():
@@ -423,17 +431,6 @@ def _next_due(outcome, failures: int) -> dict:
     retry_after = outcome.verdict.retry_after
     return {"next_check_at": now + backoff if backoff else None,
             "retry_after_until": now + timedelta(seconds=retry_after) if retry_after else None}
-
-
-def _app_host(connection: Connection) -> str:
-    """The host the connector's test request goes to ("" when the connection's settings cannot say)."""
-    try:
-        method = registry().get(connection.app_key).resolve_auth(
-            connection.auth_method, connection.settings, connection.environment,
-            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
-    except Exception:  # noqa: BLE001 (the check itself reports what is wrong with the settings)
-        return ""
-    return urlsplit(method.base_url).netloc.lower()[:255]
 
 
 def _host_slot_acquire(host: str, owner: str, now: datetime, ttl: timedelta | None = None) -> int | None:

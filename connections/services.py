@@ -266,17 +266,11 @@ def _run_test(client) -> TestOutcome:
     return TestOutcome(ok=True, identity=identity[:255], status_code=response.status_code)
 
 
-def connection_probe(connection: Connection, *, client_options: dict | None = None) -> tuple[TestOutcome, int]:
-    """Send the connector's test request and say what it means, recording nothing (but refreshed tokens).
-    Returns the outcome and how long it took in ms. `client_options`: connections.client.connection_client's
-    (a shared session, cached OAuth clients), for a health check that probes many connections in a row."""
-    from connections.client import connection_client
-
+def connection_probe(client) -> tuple[TestOutcome, int]:
+    """The connector's test request through `client` (connections.client) and what it says, recording nothing
+    but refreshed tokens; with how long it took, in ms. connection_test and the health checks record it."""
     started = time.monotonic()
-    try:
-        outcome = _run_test(connection_client(connection, **(client_options or {})))
-    except ConnectionProblem as problem:  # e.g. the app's OAuth profile is missing: nothing was sent
-        outcome = TestOutcome(ok=False, verdict=problem.verdict)
+    outcome = _run_test(client)
     return outcome, int((time.monotonic() - started) * 1000)
 
 
@@ -289,7 +283,9 @@ def connection_test(*, connection: Connection, acting_user: User | None = None, 
         return TestOutcome(ok=False, verdict=Verdict(
             Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
             recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
-    outcome, duration_ms = connection_probe(connection)
+    from connections.client import connection_client
+
+    outcome, duration_ms = connection_probe(connection_client(connection))
     if acting_user is not None:
         connection_audit_tested(connection=connection, outcome=outcome, acting_user=acting_user, ip=ip)
     connection_record_check(connection=connection, outcome=outcome, actor=acting_user, source=source,
