@@ -43,16 +43,18 @@ def spec_for(connection: Connection) -> ConnectorSpec:
     return registry().get(connection.connector_key)
 
 
-def oauth_client_for(connection: Connection, *, defaults: dict | None = None) -> tuple[str, Secret | None]:
+def oauth_client_for(connection: Connection, *, default_profiles: dict | None = None) -> tuple[str, Secret | None]:
     """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default.
-    `defaults`: app default profiles already looked up, by connector key (filled in as they are)."""
+    `default_profiles`: the apps' default profiles already looked up, by connector key (filled in here)."""
     profile = connection.oauth_profile
-    if profile is None and defaults is not None and connection.connector_key in defaults:
-        profile = defaults[connection.connector_key]
-    elif profile is None:
-        profile = OAuthProfile.objects.filter(connector_key=connection.connector_key, is_default=True).first()
-        if defaults is not None:
-            defaults[connection.connector_key] = profile
+    if profile is None:
+        key = connection.connector_key
+        if default_profiles is not None and key in default_profiles:
+            profile = default_profiles[key]
+        else:
+            profile = OAuthProfile.objects.filter(connector_key=key, is_default=True).first()
+            if default_profiles is not None:
+                default_profiles[key] = profile
     if profile is None:
         raise ConnectionProblem(Verdict(
             Kind.OTHER, f"No OAuth profile (client id and secret) is set up for {connection.connector_key}. "
@@ -66,15 +68,15 @@ class ConnectionClient:
     """Talks to one connection's app as the user who authorized it.
 
     For many connections in a row (a health check), pass one `session` (connections.http.new_session with
-    shared=True), one `oauth_clients` dict (default OAuth profiles looked up once), and `fresh` when the
+    shared=True), one `default_profiles` dict (the apps' default OAuth profiles, looked up once), and `fresh` when the
     connection row was just read (its token needs no second look before the first request)."""
 
     def __init__(self, connection: Connection, *, session: requests.Session | None = None,
-                 oauth_clients: dict | None = None, fresh: bool = False) -> None:
+                 default_profiles: dict | None = None, fresh: bool = False) -> None:
         self.connection = connection
         self.spec = spec_for(connection)
         self.session = session or new_session()
-        self._oauth_defaults = oauth_clients
+        self._default_profiles = default_profiles
         self._fresh = fresh
         self.method = self.spec.resolve_auth(
             connection.auth_method, connection.settings, connection.environment,
@@ -135,7 +137,7 @@ class ConnectionClient:
 
     def _oauth(self):
         if self._oauth_client is None:
-            self._oauth_client = oauth_client_for(self.connection, defaults=self._oauth_defaults)
+            self._oauth_client = oauth_client_for(self.connection, default_profiles=self._default_profiles)
         return self.method, self._oauth_client
 
     def _wants_refresh(self, response: requests.Response) -> bool:
@@ -211,5 +213,5 @@ def _not_authorized() -> Verdict:
 
 
 def connection_client(connection: Connection, *, session: requests.Session | None = None,
-                      oauth_clients: dict | None = None, fresh: bool = False) -> ConnectionClient:
-    return ConnectionClient(connection, session=session, oauth_clients=oauth_clients, fresh=fresh)
+                      default_profiles: dict | None = None, fresh: bool = False) -> ConnectionClient:
+    return ConnectionClient(connection, session=session, default_profiles=default_profiles, fresh=fresh)

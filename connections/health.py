@@ -245,7 +245,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
     results: dict[int, CheckResult] = {}
     claimed = _leases_claim(ids, owner, now, ttl, sweep_id, results)
     session = new_session(shared=True)
-    oauth_clients: dict = {}  # each app's default OAuth profile, looked up once
+    default_profiles: dict = {}  # each app's default OAuth profile, looked up once
     try:
         by_host: dict[str, list] = {}  # the connections' clients, by the host their requests go to
         for connection in claimed:
@@ -253,7 +253,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                 results[connection.pk] = CheckResult("skipped")
                 continue
             try:
-                client = connection_client(connection, session=session, oauth_clients=oauth_clients, fresh=True)
+                client = connection_client(connection, session=session, default_profiles=default_profiles, fresh=True)
             except Exception:
                 logger.exception("Health check of connection %s failed inside Splice", connection.pk)
                 results[connection.pk] = CheckResult("failed")
