@@ -264,7 +264,9 @@ class SettingField(_Model):
         if self.type == "url":
             check_https_url(value, field=name, allow_insecure_loopback=allow_insecure_loopback)
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise InvalidSetting(name, f"must match {self.pattern}")
+            # People read the example; only a spec without one shows its pattern.
+            raise InvalidSetting(name, f"must look like “{self.example}”" if self.example not in (None, "")
+                                 else f"must match {self.pattern}")
         return value
 
     @staticmethod
