@@ -649,6 +649,10 @@ Operation = Trigger | Action
 # --- the connector ---------------------------------------------------------------------------
 
 
+# How many resolutions one spec remembers before it forgets them all (each is a few hundred bytes).
+_RESOLVED_LIMIT = 2048
+
+
 class ConnectorSpec(_Model):
     """One app Splice can talk to. Built from YAML by `loader`; never mutated after loading."""
 
@@ -672,6 +676,9 @@ class ConnectorSpec(_Model):
 
     _source: str = PrivateAttr(default="<memory>")
     _primary_key: str | None = PrivateAttr(default=None)
+    # Resolutions already made (resolve_auth, test_request), by their arguments: a health check resolves the
+    # same app's auth for thousands of connections that mostly share their settings.
+    _resolved: dict = PrivateAttr(default_factory=dict)
 
     # identity
 
@@ -696,7 +703,27 @@ class ConnectorSpec(_Model):
         )
         copy._primary_key = self.key
         copy._source = self._source
+        copy._resolved = {}
         return copy
+
+    def _memoized(self, key: tuple, settings: Mapping[str, Any], resolve):
+        """`resolve()`, remembered for `key` and these settings while both are hashable (settings are JSON:
+        a list value makes them unhashable, and the result is worked out again). What is remembered is
+        immutable (frozen models and dataclasses); a refusal (an exception) is never remembered."""
+        try:
+            key = (*key, frozenset(settings.items()))
+            hash(key)
+        except TypeError:
+            return resolve()
+        try:
+            return self._resolved[key]
+        except KeyError:
+            pass
+        value = resolve()
+        if len(self._resolved) >= _RESOLVED_LIMIT:
+            self._resolved.clear()
+        self._resolved[key] = value
+        return value
 
     def with_source(self, source: str) -> ConnectorSpec:
         copy = self.model_copy()
@@ -843,6 +870,14 @@ class ConnectorSpec(_Model):
         method's ``name`` may be a ``{setting}``; OAuth 2.0 ``scopes.setting`` adds its words to
         ``scopes.default``.
         """
+        return self._memoized(
+            ("auth", method, environment, allow_insecure_loopback), settings,
+            lambda: self._resolve_auth(method, settings, environment, allow_insecure_loopback),
+        )
+
+    def _resolve_auth(
+        self, method: str | int, settings: Mapping[str, Any], environment: Environment, allow_insecure_loopback: bool
+    ) -> OAuth2Method | OAuth1Method | BasicMethod | ApiKeyMethod:
         self._check_environment(environment)
         chosen = self.auth_method(method)
         sandbox = self.environments.sandbox
@@ -878,6 +913,15 @@ class ConnectorSpec(_Model):
         allow_insecure_loopback: bool = False,
     ) -> ResolvedRequest:
         """The connection test, resolved; the client adds credentials and checks ``expected_status``."""
+        return self._memoized(
+            ("test", method, environment, allow_insecure_loopback), settings,
+            lambda: self._test_request(settings, environment, method, allow_insecure_loopback),
+        )
+
+    def _test_request(
+        self, settings: Mapping[str, Any], environment: Environment, method: str | int | None,
+        allow_insecure_loopback: bool,
+    ) -> ResolvedRequest:
         base = (
             self.resolve_url(self.test.base_url, settings, allow_insecure_loopback=allow_insecure_loopback)
             if self.test.base_url

@@ -501,6 +501,24 @@ def test_sandbox_overrides_auth_urls() -> None:
         spec.resolve_base_url({"my_domain": "acme"}, "staging")  # type: ignore[arg-type]
 
 
+def test_resolutions_are_remembered_per_settings_and_never_mixed_up() -> None:
+    """A health check resolves one app's auth for thousands of connections: the spec remembers each
+    resolution by its arguments, and a connection with other settings (or a refused value) gets its own."""
+    spec = build_registry().get("zendesk")
+    acme = spec.resolve_auth("oauth2", {"subdomain": "acme"})
+    assert spec.resolve_auth("oauth2", {"subdomain": "acme"}) is acme
+    assert spec.resolve_auth("oauth2", {"subdomain": "globex"}).token_url == "https://globex.zendesk.com/oauth/tokens"
+    assert spec.resolve_auth("oauth2", {"subdomain": "acme"}).token_url == "https://acme.zendesk.com/oauth/tokens"
+    with pytest.raises(InvalidSetting):
+        spec.resolve_auth("oauth2", {"subdomain": "acme.evil.example"})
+    with pytest.raises(InvalidSetting):  # a refusal is not remembered as anything else
+        spec.resolve_auth("oauth2", {"subdomain": "acme.evil.example"})
+    assert spec.test_request({"subdomain": "acme"}).url != spec.test_request({"subdomain": "globex"}).url
+    # Unhashable settings (a JSON list) are resolved each time rather than refused.
+    assert spec.resolve_auth("oauth2", {"subdomain": "acme", "tags": ["a"]}).token_url == acme.token_url
+    assert build_registry().get("zendesk").resolve_auth("oauth2", {"subdomain": "acme"}) == acme
+
+
 def test_placeholders_in_oauth_urls() -> None:
     registry = build_registry()
     zendesk = registry.get("zendesk")
