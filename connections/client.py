@@ -68,16 +68,19 @@ class ConnectionClient:
     """Talks to one connection's app as the user who authorized it.
 
     For many connections in a row (a health check), pass one `session` (connections.http.new_session with
-    shared=True), one `default_profiles` dict (the apps' default OAuth profiles, looked up once), and `fresh` when the
-    connection row was just read (its token needs no second look before the first request)."""
+    shared=True), one `default_profiles` dict (the apps' default OAuth profiles, looked up once), `fresh` when the
+    connection row was just read (its token needs no second look before the first request), and
+    `refresh_lease`: the owner of the refresh leases claimed for the batch (tokens.refresh_leases_claim)."""
 
     def __init__(self, connection: Connection, *, session: requests.Session | None = None,
-                 default_profiles: dict | None = None, fresh: bool = False) -> None:
+                 default_profiles: dict | None = None, fresh: bool = False,
+                 refresh_lease: str | None = None) -> None:
         self.connection = connection
         self.spec = spec_for(connection)
         self.session = session or new_session()
         self._default_profiles = default_profiles
         self._fresh = fresh
+        self._refresh_lease = refresh_lease
         self.method = self.spec.resolve_auth(
             connection.auth_method, connection.settings, connection.environment,
             allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
@@ -100,8 +103,8 @@ class ConnectionClient:
         url = self._absolute(url)
         if self.method.type == "oauth2":
             self.connection = ensure_fresh_token(self.connection, oauth=self._oauth(), fresh=self._fresh,
-                                                 session=self.session)
-            self._fresh = False
+                                                 session=self.session, lease_owner=self._refresh_lease)
+            self._fresh, self._refresh_lease = False, None
         response = self._send(method, url, params=params, json=json, data=data, headers=headers)
         if self.method.type == "oauth2" and self._wants_refresh(response):
             self.connection = ensure_fresh_token(
@@ -213,5 +216,7 @@ def _not_authorized() -> Verdict:
 
 
 def connection_client(connection: Connection, *, session: requests.Session | None = None,
-                      default_profiles: dict | None = None, fresh: bool = False) -> ConnectionClient:
-    return ConnectionClient(connection, session=session, default_profiles=default_profiles, fresh=fresh)
+                      default_profiles: dict | None = None, fresh: bool = False,
+                      refresh_lease: str | None = None) -> ConnectionClient:
+    return ConnectionClient(connection, session=session, default_profiles=default_profiles, fresh=fresh,
+                            refresh_lease=refresh_lease)

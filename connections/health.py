@@ -48,6 +48,7 @@ from connections.models import (
     Notification,
 )
 from connections.problems import RECOMMENDATIONS, Kind
+from connections.tokens import refresh_leases_claim, refresh_leases_release
 
 __all__ = [
     "CheckResult",
@@ -253,12 +254,16 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                 results[connection.pk] = CheckResult("skipped")
                 continue
             try:
-                client = connection_client(connection, session=session, default_profiles=default_profiles, fresh=True)
+                client = connection_client(connection, session=session, default_profiles=default_profiles, fresh=True,
+                                           refresh_lease=owner)
             except Exception:
                 logger.exception("Health check of connection %s failed inside Splice", connection.pk)
                 results[connection.pk] = CheckResult("failed")
                 continue
             by_host.setdefault(urlsplit(client.base_url).netloc.lower()[:255], []).append(client)
+        # The refresh leases of those whose tokens need refreshing: one statement, not one each.
+        refresh_leases_claim([client.connection for clients in by_host.values() for client in clients
+                              if client.method.type == "oauth2"], owner)
         slots, probed = {}, []
         for host, clients in by_host.items():
             slot = _host_slot_acquire(host, owner, now, ttl)
@@ -280,9 +285,13 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
     finally:
         session.close()
     actor = User.objects.filter(pk=acting_user_id).first() if acting_user_id else None
+    # Refresh leases claimed but not used up by a refresh (a check deferred, skipped or failed).
+    unused = [connection.pk for connection in claimed if connection.refresh_lease_owner == owner]
     # The outcomes, the leases and slots let go, and the sweep's count: one transaction.
     try:
         with transaction.atomic():
+            if unused:
+                refresh_leases_release(unused, owner)
             release = _record(probed, actor, sweep_id, results)
             _finish(owner, slots, results, release, sweep_id, last_attempt)
     except Exception:
@@ -290,6 +299,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                          sorted(connection.pk for connection, _, _ in probed))
         results |= {connection.pk: CheckResult("failed") for connection, _, _ in probed}
         with transaction.atomic():
+            refresh_leases_release(unused, owner)
             _finish(owner, slots, results, {}, sweep_id, last_attempt)
     return results
 

@@ -13,12 +13,14 @@ and fail at once, rather than each asking the app again with the same refused to
 from __future__ import annotations
 
 import logging
+import operator
 import random
 import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
 
 import requests
 from django.conf import settings
@@ -52,6 +54,8 @@ __all__ = [
     "credentials_refused",
     "ensure_fresh_token",
     "oauth_error_verdict",
+    "refresh_leases_claim",
+    "refresh_leases_release",
     "token_endpoint_errors",
     "token_set_from_response",
 ]
@@ -98,13 +102,15 @@ def _needs_refresh(row: Connection) -> bool:
 
 
 def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None, fresh: bool = False,
-                       session: requests.Session | None = None) -> Connection:
+                       session: requests.Session | None = None, lease_owner: str | None = None) -> Connection:
     """Return the connection row with a usable access token, refreshing it at most once across all callers.
 
     `stale_version`: the token version a caller saw rejected (401); refresh unless it already moved on.
     `oauth`: the resolved OAuth 2.0 method and client (connections.client passes them).
     `fresh`: `connection` was just read, so its first look needs no new read (the claim checks the token
     version anyway). `session`: whose kept-alive connections the token request may use.
+    `lease_owner`: the owner of a lease this caller may already hold (refresh_leases_claim); it is used
+    while enough of it is left for the token request, else extended.
     Raises ConnectionProblem (credentials_invalid on invalid_grant; transient otherwise).
     """
     deadline = time.monotonic() + _lease_seconds() + settings.SPLICE_HTTP_TIMEOUT + 5
@@ -120,14 +126,16 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
             # The refresh we waited for was refused: asking again with the same token would be refused too.
             raise ConnectionProblem(credentials_refused(refusal))
         now = timezone.now()
-        owner = uuid.uuid4().hex
+        mine = bool(lease_owner) and row.refresh_lease_owner == lease_owner
+        if mine and row.refresh_lease_expires_at - now > timedelta(seconds=settings.SPLICE_HTTP_TIMEOUT + 5):
+            return _refresh_under_lease(row, lease_owner, oauth, session)
+        owner = lease_owner or uuid.uuid4().hex
         # Try the (atomic) claim only when the lease looks free: a waiter that writes on every poll competes
         # for the write lock with the one storing the new tokens.
-        lease_free = row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
-        claimed = lease_free and Connection.objects.filter(
-            Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now),
-            pk=row.pk, token_version=row.token_version,
-        ).update(refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        lease_free = mine or row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
+        free = _lease_free(now) | Q(refresh_lease_owner=lease_owner) if lease_owner else _lease_free(now)
+        claimed = lease_free and Connection.objects.filter(free, pk=row.pk, token_version=row.token_version).update(
+            refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
         if claimed:
             return _refresh_under_lease(row, owner, oauth, session)
         if time.monotonic() > deadline:
@@ -140,15 +148,47 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
         waited = True
 
 
+def _lease_free(now: datetime) -> Q:
+    return Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now)
+
+
+def refresh_leases_claim(connections: list[Connection], owner: str) -> None:
+    """Claim in one statement the refresh leases of those connections whose access tokens have expired or are
+    about to, while free (a health check, about to refresh many), and mark them so on the rows.
+    ensure_fresh_token(lease_owner=owner) uses such a lease; refresh_leases_release lets go of those unused.
+    If another caller took one of them or refreshed its token meanwhile (which one is unknown), all are let go
+    of at once, and each is claimed on its own (or found refreshed) when its turn comes."""
+    now = timezone.now()
+    due = {row.pk: row for row in connections
+           if row.access_token_expires_at is not None and row.access_token_expires_at <= now + EXPIRY_SKEW
+           and (row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now)}
+    if not due:
+        return
+    until = now + timedelta(seconds=_lease_seconds())
+    # Each at the token version read: a token refreshed meanwhile by someone else is not refreshed again.
+    as_read = reduce(operator.or_, (Q(pk=row.pk, token_version=row.token_version) for row in due.values()))
+    claimed = Connection.objects.filter(as_read, _lease_free(now)).update(
+        refresh_lease_owner=owner, refresh_lease_expires_at=until)
+    if claimed == len(due):
+        for row in due.values():
+            row.refresh_lease_owner, row.refresh_lease_expires_at = owner, until
+    elif claimed:
+        refresh_leases_release(list(due), owner)
+
+
+def refresh_leases_release(ids: list[int], owner: str) -> None:
+    """Let go of the refresh leases `owner` still holds among these connections."""
+    Connection.objects.filter(pk__in=ids, refresh_lease_owner=owner).update(
+        refresh_lease_owner="", refresh_lease_expires_at=None)
+
+
 def _refusal_key(row: Connection) -> str:
     """Where a refused refresh of this token version is remembered for the callers waiting on it."""
     return f"splice:refresh-refused:{row.vault_id}:{row.token_version}"  # vault_id: never reused, unlike a pk
 
 
 def _release(row: Connection, owner: str) -> None:
-    Connection.objects.filter(pk=row.pk, refresh_lease_owner=owner).update(
-        refresh_lease_owner="", refresh_lease_expires_at=None
-    )
+    refresh_leases_release([row.pk], owner)
 
 
 def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.Session | None) -> Connection:

@@ -3,14 +3,19 @@ happen however many callers find the token expired at once."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from connections.client import connection_client
 from connections.credentials import open_secret
@@ -120,3 +125,101 @@ def test_a_worker_killed_mid_refresh_does_not_leave_the_connection_stuck(
     connection.refresh_from_db()
     assert connection.refresh_lease_owner == ""
     assert open_secret(connection, "access_token") is not None
+
+
+def _expired_connections(oauth2_connection, authorize_oauth2, count: int) -> list[Connection]:
+    connections = [authorize_oauth2(oauth2_connection(name=f"Loopback {n}"))[0] for n in range(count)]
+    Connection.objects.filter(pk__in=[c.pk for c in connections]).update(
+        access_token_expires_at="2000-01-01T00:00:00Z")
+    return connections
+
+
+def _lease_claims(queries) -> int:
+    """Statements that claim refresh leases (set an owner, not clear it)."""
+    return sum(1 for query in queries if re.search(r"""SET "refresh_lease_owner" = '[0-9a-f]{32}'""", query["sql"]))
+
+
+@pytest.mark.parametrize(("lease_seconds", "claims"), [(30, 1), (10, 4)])
+def test_a_health_check_claims_its_batchs_refresh_leases_together(
+        oauth2_connection, authorize_oauth2, oauth2_server, settings, lease_seconds, claims):
+    """One statement claims the leases of every expired token in the batch; a lease with too little time left
+    for the token request (shorter than the HTTP timeout) is extended first. Each token is refreshed once and
+    no lease stays held."""
+    from connections.health import connections_health_check
+
+    settings.SPLICE_REFRESH_LEASE_SECONDS = lease_seconds
+    settings.SPLICE_HTTP_TIMEOUT = 15
+    connections = _expired_connections(oauth2_connection, authorize_oauth2, 3)
+    oauth2_server.reset()
+
+    with CaptureQueriesContext(db_connection) as queries:
+        results = connections_health_check(connection_ids=[c.pk for c in connections])
+
+    assert [results[c.pk].ok for c in connections] == [True, True, True]
+    assert oauth2_server.token_requests("refresh_token") == 3
+    assert _lease_claims(queries.captured_queries) == claims
+    rows = Connection.objects.filter(pk__in=[c.pk for c in connections])
+    assert {(row.token_version, row.refresh_lease_owner) for row in rows} == {(2, "")}
+
+
+def test_a_health_check_waits_for_a_refresh_lease_someone_else_holds(
+        oauth2_connection, authorize_oauth2, oauth2_server):
+    """The batch's claim leaves a lease another caller holds alone: that connection is refreshed only once the
+    other lease lapses, never alongside it."""
+    from connections.health import connections_health_check
+
+    first, second = _expired_connections(oauth2_connection, authorize_oauth2, 2)
+    held_until = timezone.now() + timedelta(milliseconds=500)
+    Connection.objects.filter(pk=second.pk).update(refresh_lease_owner="another-worker",
+                                                   refresh_lease_expires_at=held_until)
+    oauth2_server.reset()
+
+    results = connections_health_check(connection_ids=[first.pk, second.pk])
+
+    assert results[first.pk].ok and results[second.pk].ok
+    assert oauth2_server.token_requests("refresh_token") == 2
+    second.refresh_from_db()
+    assert second.refresh_lease_owner == "" and second.token_version == 2
+    assert second.last_checked_at >= held_until
+
+
+def test_a_deferred_health_check_lets_go_of_the_refresh_leases_it_claimed(
+        oauth2_connection, authorize_oauth2, oauth2_server, settings):
+    from connections.health import connections_health_check
+    from connections.models import HealthHostSlot
+
+    settings.SPLICE_HEALTH_PER_HOST_CONCURRENCY = 1
+    connections = _expired_connections(oauth2_connection, authorize_oauth2, 2)
+    host = urlsplit(oauth2_server.base_url).netloc
+    HealthHostSlot.objects.create(host=host, slot=0, owner="another-check",
+                                  expires_at=timezone.now() + timedelta(minutes=5))
+    oauth2_server.reset()
+
+    results = connections_health_check(connection_ids=[c.pk for c in connections])
+
+    assert {result.state for result in results.values()} == {"deferred"}
+    assert oauth2_server.token_requests() == 0
+    assert not Connection.objects.filter(pk__in=[c.pk for c in connections]).exclude(refresh_lease_owner="").exists()
+
+
+def test_a_token_refreshed_meanwhile_is_not_refreshed_again_by_a_batch(
+        oauth2_connection, authorize_oauth2, oauth2_server):
+    """A batch read its rows, then another caller refreshed one of the tokens (rotating the refresh token):
+    the batch's claim takes no lease at the old token version, and its client uses the new token instead of
+    refreshing with the rotated-out one (which the app would refuse, wrongly breaking the connection)."""
+    from connections.tokens import refresh_leases_claim
+
+    first, second = _expired_connections(oauth2_connection, authorize_oauth2, 2)
+    batch = list(Connection.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk"))
+    oauth2_server.reset()
+    assert _call_me(second.pk) == 200  # someone else refreshes the second token
+
+    refresh_leases_claim(batch, "a-health-check")
+
+    assert {row.refresh_lease_owner for row in batch} == {""}
+    assert not Connection.objects.exclude(refresh_lease_owner="").exists()
+    responses = [connection_client(row, fresh=True, refresh_lease="a-health-check").request("GET", "/api/me")
+                 for row in batch]
+    assert [response.status_code for response in responses] == [200, 200]
+    assert oauth2_server.token_requests("refresh_token") == 2  # the other caller's, and the first one's
+    assert oauth2_server.stats()["token_responses"].get("refresh_token 400", 0) == 0
