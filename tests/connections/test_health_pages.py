@@ -390,6 +390,23 @@ def test_a_sweep_sends_its_checks_in_tasks_of_the_configured_size(basic_connecti
     assert sweep.planned == 3
 
 
+def test_a_sweeps_tasks_are_spread_over_the_jitter(basic_connection, credential_connection, enqueued, settings,
+                                                  django_capture_on_commit_callbacks):
+    """Apps see a sweep's checks arrive over SPLICE_HEALTH_JITTER seconds, not all at the same moment."""
+    settings.SPLICE_HEALTH_CHECKS_PER_TASK = 1
+    settings.SPLICE_HEALTH_JITTER = 300
+    for i in range(5):
+        credential_connection("basic", name=f"Another {i}")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        health.health_sweep_start()
+
+    delays = [options.get("countdown") or 0 for _, options in enqueued]
+    assert len(delays) == 6
+    assert all(0 <= delay <= 300 for delay in delays)
+    assert len(set(delays)) > 1
+
+
 def test_one_task_checks_its_connections_and_records_each(basic_connection, credential_connection, api_server):
     """Several connections in one call: each gets its own check in the history, status and sweep count."""
     broken, _ = credential_connection("basic", name="Password changed")
