@@ -282,6 +282,16 @@ class HealthSummary:
     next_sweep_at: datetime | None
     interval_seconds: int | None
 
+    @property
+    def interval_text(self) -> str:
+        """"Every 15 minutes", "Every hour", "Every 90 seconds": the schedule as people say it."""
+        seconds = int(self.interval_seconds or 0)
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+            if seconds and seconds % size == 0:
+                count = seconds // size
+                return f"Every {unit}" if count == 1 else f"Every {count} {unit}s"
+        return "On a schedule"
+
 
 def health_summary_for_user(user) -> HealthSummary:
     """The health page: the user's connections by status and reason, the oldest failures, and the sweep's

@@ -171,7 +171,7 @@ def test_health_summary_counts_and_schedule(client_for, builder, basic_connectio
     assert failing.name in page
     assert "took 72.0 seconds" in page
     assert "checked in all projects" not in page  # other projects' numbers are for admins
-    assert "Every 900 seconds" in page
+    assert "Every 15 minutes" in page
     assert "(in 9" in page  # the next sweep: 15 minutes after the last, 5 minutes ago
 
 
