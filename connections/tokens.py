@@ -128,14 +128,16 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
         now = timezone.now()
         mine = bool(lease_owner) and row.refresh_lease_owner == lease_owner
         if mine and row.refresh_lease_expires_at - now > timedelta(seconds=settings.SPLICE_HTTP_TIMEOUT + 5):
+            # Claimed with its batch, with time left for the token request: no claim of its own.
             return _refresh_under_lease(row, lease_owner, oauth, session)
         owner = lease_owner or uuid.uuid4().hex
-        # Try the (atomic) claim only when the lease looks free: a waiter that writes on every poll competes
-        # for the write lock with the one storing the new tokens.
-        lease_free = mine or row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
-        free = _lease_free(now) | Q(refresh_lease_owner=lease_owner) if lease_owner else _lease_free(now)
-        claimed = lease_free and Connection.objects.filter(free, pk=row.pk, token_version=row.token_version).update(
-            refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
+        # Try the (atomic) claim only when the lease looks free (or is ours, to extend): a waiter that writes on
+        # every poll competes for the write lock with the one storing the new tokens.
+        looks_free = mine or row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
+        claimable = _lease_free(now) | Q(refresh_lease_owner=lease_owner) if lease_owner else _lease_free(now)
+        claimed = looks_free and Connection.objects.filter(
+            claimable, pk=row.pk, token_version=row.token_version,
+        ).update(refresh_lease_owner=owner, refresh_lease_expires_at=now + timedelta(seconds=_lease_seconds()))
         if claimed:
             return _refresh_under_lease(row, owner, oauth, session)
         if time.monotonic() > deadline:
