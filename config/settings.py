@@ -254,6 +254,10 @@ SPLICE_NOTIFY_EVERY = env_int("SPLICE_NOTIFY_EVERY", 60 * 60)
 SPLICE_OAUTH_FLOW_TTL = env_int("SPLICE_OAUTH_FLOW_TTL", 600)
 # Where custom connector specs (YAML) are loaded from at start, besides the built-in catalog.
 SPLICE_CONNECTOR_DIRS = env_list("SPLICE_CONNECTOR_DIRS", sep=":")
+# Demo CRM (the demo package): a small app served under /demo-crm/ and its connector, to try Splice offline.
+SPLICE_DEMO_APP = env_bool("SPLICE_DEMO_APP", DEBUG)
+if SPLICE_DEMO_APP:
+    SPLICE_CONNECTOR_DIRS = [*SPLICE_CONNECTOR_DIRS, str(BASE_DIR / "demo" / "connectors")]
 
 # --- Logging: to stderr; secrets never reach it (connections.vault.Secret masks itself) ---
 LOGGING = {

@@ -14,6 +14,7 @@ urlpatterns = [
     path("connections/", include("connections.urls")),
     path("notifications/", include("connections.notification_urls")),
     path("recipes/", include("recipes.urls")),
+    path("demo-crm/", include("demo.urls")),  # answers only while SPLICE_DEMO_APP is on
     path("admin/", admin.site.urls),
 ]
 

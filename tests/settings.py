@@ -14,6 +14,8 @@ os.environ.setdefault("SPLICE_ALLOW_INSECURE_LOOPBACK", "1")
 # The loopback connector (tests/connectors) is loaded like any deployment's extra connector folder,
 # in this process and in every worker the tests start.
 os.environ.setdefault("SPLICE_CONNECTOR_DIRS", os.path.join(os.path.dirname(__file__), "connectors"))
+# Demo CRM (what `make run` serves to try Splice offline) is tested like the rest.
+os.environ.setdefault("SPLICE_DEMO_APP", "1")
 os.environ.setdefault("SPLICE_VAR_DIR", os.path.join(os.path.dirname(os.path.dirname(__file__)), "var", "test"))
 
 from config.settings import *  # noqa: E402, F403

@@ -1,5 +1,7 @@
-"""Demo users and projects for `make run` (idempotent: running it twice changes nothing)."""
+"""Demo users and projects for `make run`, and a connection to Demo CRM when it is on (idempotent: running it
+twice changes nothing)."""
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,6 +15,7 @@ DEMO_USERS = [
     ("builder@example.com", "splice-builder-demo", roles.BUILDER, False),
     ("viewer@example.com", "splice-viewer-demo", roles.VIEWER, False),
 ]
+DEMO_CONNECTION = "Demo CRM (sales team)"
 DEMO_PROJECTS = [
     ("Sales operations", "Salesforce, Slack and Gmail recipes for the sales team."),
     ("Customer support", "Zendesk and Jira recipes for the support team."),
@@ -20,7 +23,8 @@ DEMO_PROJECTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (admin, builder, viewer) and two shared projects, if missing."
+    help = ("Create the demo users (admin, builder, viewer), two shared projects and (SPLICE_DEMO_APP) a Demo CRM "
+            "connection, if missing.")
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -34,6 +38,7 @@ class Command(BaseCommand):
             users[role] = user
 
         builder = users[roles.BUILDER]
+        projects = []
         for name, description in DEMO_PROJECTS:
             project = Project.objects.filter(name=name, is_personal=False).first()
             if project is None:
@@ -41,8 +46,25 @@ class Command(BaseCommand):
             services.project_share(
                 project=project, acting_user=builder, level=ProjectAccess.VIEW, user=users[roles.VIEWER]
             )
+            projects.append(project)
 
         self.stdout.write("Demo accounts (sign in at http://127.0.0.1:8000/):")
         for email, password, role, _ in DEMO_USERS:
             self.stdout.write(f"  {role:<8} {email:<22} password: {password}")
         self.stdout.write("  (passwords are set only when the account is first created)")
+        if settings.SPLICE_DEMO_APP:
+            self._demo_crm_connection(projects[0], builder)
+
+    def _demo_crm_connection(self, project: Project, builder: User) -> None:
+        """A Demo CRM connection to authorize in the browser: the app answers once the server runs."""
+        from connections.models import Connection
+        from connections.services import connection_create
+        from demo.views import DEMO_ACCOUNT, demo_api_url
+
+        if not Connection.objects.filter(project=project, name=DEMO_CONNECTION).exists():
+            connection_create(project=project, connector_key="demo_crm", name=DEMO_CONNECTION, acting_user=builder,
+                              auth_method="basic", settings_values={"base_url": demo_api_url()},
+                              description="The demo app served by this Splice: authorize it with the demo account.")
+        self.stdout.write(f"Demo CRM (an app served by this Splice, at {demo_api_url().removesuffix('/api')}/):")
+        self.stdout.write(f"  connect “{DEMO_CONNECTION}” in {project.name} with {DEMO_ACCOUNT['email']} / "
+                          f"{DEMO_ACCOUNT['password']} (API key: {DEMO_ACCOUNT['api_key']})")

@@ -1,0 +1,132 @@
+"""Demo CRM: the app the demo connection talks to, served by Splice itself so `make run` works offline.
+
+It stands for an app on the internet: its API checks its own credentials (Basic auth with an email and
+password, or a bearer API key) and answers as such an app does (401 for wrong credentials). Its page shows
+a signed-in Splice user the demo account's credentials, as the app's own settings page would, and lets a
+staff user change them, which breaks every connection still using the old ones: the next health check
+finds it. State lives in the cache; it is a demo, not a store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import secrets
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+DEMO_ACCOUNT = {"email": "sales@demo-crm.example", "password": "demo-crm-password", "api_key": "demo-crm-api-key"}
+_CREDENTIALS = "splice:demo-crm:credentials"
+_CONTACTS = "splice:demo-crm:contacts"
+MAX_CONTACTS = 200
+
+
+def demo_credentials() -> dict[str, str]:
+    """The demo account's current credentials (the defaults until someone changes them)."""
+    return cache.get(_CREDENTIALS) or dict(DEMO_ACCOUNT)
+
+
+def demo_credentials_change() -> dict[str, str]:
+    """New password and API key for the demo account: connections using the old ones stop working."""
+    changed = {**demo_credentials(), "password": f"demo-{secrets.token_urlsafe(9)}",
+               "api_key": f"demo-key-{secrets.token_urlsafe(12)}"}
+    cache.set(_CREDENTIALS, changed, timeout=None)
+    return changed
+
+
+def _authenticated(request: HttpRequest) -> bool:
+    account = demo_credentials()
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return hmac.compare_digest(value.strip().encode(), account["api_key"].encode())
+    if scheme.lower() == "basic":
+        try:
+            email, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return (hmac.compare_digest(email.encode(), account["email"].encode())
+                & hmac.compare_digest(password.encode(), account["password"].encode()))
+    return False
+
+
+def demo_only(view):
+    """404 unless SPLICE_DEMO_APP is on: a deployment serves no demo by default."""
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not settings.SPLICE_DEMO_APP:
+            raise Http404("The demo app is off (SPLICE_DEMO_APP).")
+        return view(request, *args, **kwargs)
+    return wrapper
+
+
+def _unauthorized() -> JsonResponse:
+    response = JsonResponse({"error": "invalid_credentials", "message": "Wrong email, password or API key."},
+                            status=401)
+    response["WWW-Authenticate"] = 'Basic realm="Demo CRM"'
+    return response
+
+
+@demo_only
+@csrf_exempt  # an API for programs, authenticated by its own credentials, not a browser session
+@require_GET
+def api_me(request: HttpRequest) -> JsonResponse:
+    if not _authenticated(request):
+        return _unauthorized()
+    return JsonResponse({"email": demo_credentials()["email"], "name": "Demo sales team"})
+
+
+@demo_only
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def api_contacts(request: HttpRequest) -> JsonResponse:
+    if not _authenticated(request):
+        return _unauthorized()
+    contacts = cache.get(_CONTACTS) or []
+    if request.method == "GET":
+        return JsonResponse(contacts[::-1], safe=False)  # newest first
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "invalid_json", "message": "The body must be a JSON object."}, status=400)
+    name = str(body.get("name") or "").strip() if isinstance(body, dict) else ""
+    if not name:
+        return JsonResponse({"error": "invalid_input", "message": "name is required."}, status=400)
+    contact = {"id": (contacts[-1]["id"] + 1) if contacts else 1, "name": name[:200],
+               "email": str(body.get("email") or "")[:254]}
+    cache.set(_CONTACTS, [*contacts, contact][-MAX_CONTACTS:], timeout=None)
+    return JsonResponse(contact, status=201)
+
+
+def demo_api_url() -> str:
+    """The address connections use for the demo CRM's API (from SPLICE_BASE_URL, never from a request)."""
+    return f"{settings.SPLICE_BASE_URL.rstrip('/')}/demo-crm/api"
+
+
+@demo_only
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The demo account's settings page: its credentials, and (staff) a change of password and API key, once
+    the admin has ticked that connections using the old ones will stop working."""
+    error = ""
+    if request.method == "POST":
+        if not request.user.is_staff:
+            raise PermissionDenied("Only an admin can change the demo account's credentials.")
+        if request.POST.get("understood") == "on":
+            demo_credentials_change()
+            return redirect(f"{request.path}?changed=1")
+        error = "Tick the box to confirm that connections using the current credentials will stop working."
+    return render(request, "demo/account.html", {
+        "account": demo_credentials(), "api_url": demo_api_url(), "changed": request.GET.get("changed") == "1",
+        "error": error,
+    }, status=400 if error else 200)
