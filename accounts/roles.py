@@ -71,11 +71,13 @@ def sync_builtin_roles(apps) -> None:
     """Create the built-in roles with their privileges (idempotent; used by a data migration)."""
     from django.contrib.auth.management import create_permissions
 
-    # Permissions are normally created after all migrations ran; the roles need them now.
+    # Permissions are normally created after all migrations ran; the roles need them now. (create_permissions
+    # skips an app without a models module, which historical apps never have; each is put back as it was.)
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

@@ -37,7 +37,20 @@ def _fresh_content_type_cache(request):
 
 
 @pytest.fixture
-def make_user(db):
+def builtin_roles(db):
+    """The built-in roles and their privileges, as the migrations made them: a transactional test before this
+    one flushed every table, the roles included."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import BUILTIN_ROLES, sync_builtin_roles
+
+    if Group.objects.filter(name__in=BUILTIN_ROLES).count() < len(BUILTIN_ROLES):
+        sync_builtin_roles(apps)
+
+
+@pytest.fixture
+def make_user(builtin_roles):
     """make_user(role="Builder") -> a user with that role and their default project."""
 
     from django.contrib.auth.models import Group
@@ -46,13 +59,6 @@ def make_user(db):
 
     def make(role: str | None = "Builder", *, email: str | None = None, password: str = "pw-Splice-123!",
              **extra) -> User:
-        if role and not Group.objects.filter(name=role).exists():
-            # A transactional test before this one flushed every table, the built-in roles included.
-            from django.apps import apps
-
-            from accounts.roles import sync_builtin_roles
-
-            sync_builtin_roles(apps)
         user = User.objects.create_user(email=email or f"user{next(_emails)}@example.com", password=password,
                                         **extra)
         if role:
