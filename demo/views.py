@@ -1,10 +1,9 @@
 """Demo CRM: the app the demo connection talks to, served by Splice itself so `make run` works offline.
 
 It stands for an app on the internet: its API checks its own credentials (Basic auth with an email and
-password, or a bearer API key) and answers as such an app does (401 for wrong credentials). Its page shows
-a signed-in Splice user the demo account's credentials, as the app's own settings page would, and lets a
-staff user change them, which breaks every connection still using the old ones: the next health check
-finds it. State lives in the cache; it is a demo, not a store.
+password, or a bearer API key) and answers as such an app does (401 for wrong credentials). `make run` prints
+the demo account's first credentials; its page lets a staff user change them, which breaks every connection
+still using the old ones: the next health check finds it. State lives in the cache; it is a demo, not a store.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -42,6 +41,11 @@ def demo_credentials_change() -> dict[str, str]:
                "api_key": f"demo-key-{secrets.token_urlsafe(12)}"}
     cache.set(_CREDENTIALS, changed, timeout=None)
     return changed
+
+
+def demo_reset() -> None:
+    """Back to the demo account's first credentials and no contacts."""
+    cache.delete_many([_CREDENTIALS, _CONTACTS])
 
 
 def _authenticated(request: HttpRequest) -> bool:
@@ -116,17 +120,18 @@ def demo_api_url() -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    """The demo account's settings page: its credentials, and (staff) a change of password and API key, once
-    the admin has ticked that connections using the old ones will stop working."""
-    error = ""
+    """The demo account's page: where its API answers and as whom. A staff user may change its password and
+    API key (once they tick that connections using the old ones will stop working); the new ones are shown
+    on that answer only, as apps show a new key once, and never on a page anyone can reload."""
+    error, new_credentials = "", None
     if request.method == "POST":
         if not request.user.is_staff:
             raise PermissionDenied("Only an admin can change the demo account's credentials.")
         if request.POST.get("understood") == "on":
-            demo_credentials_change()
-            return redirect(f"{request.path}?changed=1")
-        error = "Tick the box to confirm that connections using the current credentials will stop working."
+            new_credentials = demo_credentials_change()
+        else:
+            error = "Tick the box to confirm that connections using the current credentials will stop working."
     return render(request, "demo/account.html", {
-        "account": demo_credentials(), "api_url": demo_api_url(), "changed": request.GET.get("changed") == "1",
+        "email": demo_credentials()["email"], "api_url": demo_api_url(), "new_credentials": new_credentials,
         "error": error,
     }, status=400 if error else 200)
