@@ -291,8 +291,9 @@ def connection_test(request, pk: int):
     connection.refresh_from_db()
     spec = _spec_or_404(connection.app_key)
     if request.htmx:
-        return render(request, "connections/_status_panel.html",
-                      {"connection": connection, "spec": spec, "outcome": outcome, "can_use": True})
+        return render(request, "connections/_test_result.html",
+                      {"connection": connection, "spec": spec, "outcome": outcome, "can_use": True,
+                       "checks": connection_recent_checks(connection)})
     (messages.success if outcome.ok else messages.error)(request, f"Test: {outcome.message}")
     return redirect(connection)
 

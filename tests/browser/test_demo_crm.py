@@ -47,4 +47,7 @@ def test_the_demo_connection_is_authorized_broken_and_found_broken(builtin_roles
 
     page.goto(connection_url)
     page.get_by_role("button", name="Test now").click()
-    expect(page.get_by_text("Credentials were changed or revoked in the app.")).to_be_visible()
+    expect(page.get_by_text("Credentials were changed or revoked in the app.", exact=True)).to_be_visible()
+    checks = page.get_by_role("region", name="Recent checks")
+    expect(checks.get_by_role("row").nth(1)).to_contain_text("Failed")  # the new check, without a reload
+    expect(checks).to_contain_text(f"Test now ({admin.email})")
