@@ -290,8 +290,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
     # The outcomes, the leases and slots let go, and the sweep's count: one transaction.
     try:
         with transaction.atomic():
-            if unused:
-                refresh_leases_release(unused, owner)
+            refresh_leases_release(unused, owner)  # no statement when none is left
             release = _record(probed, actor, sweep_id, results)
             _finish(owner, slots, results, release, sweep_id, last_attempt)
     except Exception:

@@ -133,7 +133,7 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
         owner = lease_owner or uuid.uuid4().hex
         # Try the (atomic) claim only when the lease looks free (or is ours, to extend): a waiter that writes on
         # every poll competes for the write lock with the one storing the new tokens.
-        looks_free = mine or row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
+        looks_free = mine or _lease_looks_free(row, now)
         claimable = _lease_free(now) | Q(refresh_lease_owner=lease_owner) if lease_owner else _lease_free(now)
         claimed = looks_free and Connection.objects.filter(
             claimable, pk=row.pk, token_version=row.token_version,
@@ -154,6 +154,11 @@ def _lease_free(now: datetime) -> Q:
     return Q(refresh_lease_expires_at__isnull=True) | Q(refresh_lease_expires_at__lt=now)
 
 
+def _lease_looks_free(row: Connection, now: datetime) -> bool:
+    """_lease_free, as the row was read."""
+    return row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now
+
+
 def refresh_leases_claim(connections: list[Connection], owner: str) -> None:
     """Claim in one statement the refresh leases of those connections whose access tokens have expired or are
     about to, while free (a health check, about to refresh many), and mark them so on the rows.
@@ -161,9 +166,7 @@ def refresh_leases_claim(connections: list[Connection], owner: str) -> None:
     If another caller took one of them or refreshed its token meanwhile (which one is unknown), all are let go
     of at once, and each is claimed on its own (or found refreshed) when its turn comes."""
     now = timezone.now()
-    due = {row.pk: row for row in connections
-           if row.access_token_expires_at is not None and row.access_token_expires_at <= now + EXPIRY_SKEW
-           and (row.refresh_lease_expires_at is None or row.refresh_lease_expires_at < now)}
+    due = {row.pk: row for row in connections if _needs_refresh(row) and _lease_looks_free(row, now)}
     if not due:
         return
     until = now + timedelta(seconds=_lease_seconds())

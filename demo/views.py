@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -111,9 +112,14 @@ def api_contacts(request: HttpRequest) -> JsonResponse:
     return JsonResponse(contact, status=201)
 
 
+def demo_page_url() -> str:
+    """The demo CRM's page, from SPLICE_BASE_URL (never from a request)."""
+    return f"{settings.SPLICE_BASE_URL.rstrip('/')}{reverse('demo_crm_account')}"
+
+
 def demo_api_url() -> str:
-    """The address connections use for the demo CRM's API (from SPLICE_BASE_URL, never from a request)."""
-    return f"{settings.SPLICE_BASE_URL.rstrip('/')}/demo-crm/api"
+    """The address connections use for the demo CRM's API."""
+    return f"{demo_page_url()}api"
 
 
 @demo_only

@@ -711,8 +711,7 @@ class ConnectorSpec(_Model):
         a list value makes them unhashable, and the result is worked out again). What is remembered is
         immutable (frozen models and dataclasses); a refusal (an exception) is never remembered."""
         try:
-            key = (*key, frozenset(settings.items()))
-            hash(key)
+            key = (*key, frozenset(settings.items()))  # hashes each value: a list raises TypeError
         except TypeError:
             return resolve()
         try:

@@ -59,12 +59,12 @@ class Command(BaseCommand):
         """A Demo CRM connection to authorize in the browser: the app answers once the server runs."""
         from connections.models import Connection
         from connections.services import connection_create
-        from demo.views import DEMO_ACCOUNT, demo_api_url
+        from demo.views import DEMO_ACCOUNT, demo_api_url, demo_page_url
 
         if not Connection.objects.filter(project=project, name=DEMO_CONNECTION).exists():
             connection_create(project=project, connector_key="demo_crm", name=DEMO_CONNECTION, acting_user=builder,
                               auth_method="basic", settings_values={"base_url": demo_api_url()},
                               description="The demo app served by this Splice: authorize it with the demo account.")
-        self.stdout.write(f"Demo CRM (an app served by this Splice, at {demo_api_url().removesuffix('/api')}/):")
+        self.stdout.write(f"Demo CRM (an app served by this Splice, at {demo_page_url()}):")
         self.stdout.write(f"  connect “{DEMO_CONNECTION}” in {project.name} with {DEMO_ACCOUNT['email']} / "
                           f"{DEMO_ACCOUNT['password']} (API key: {DEMO_ACCOUNT['api_key']})")
