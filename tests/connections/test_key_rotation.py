@@ -1,13 +1,14 @@
 """Rotating the master key: `rotate_credential_keys` re-wraps every data key under the new key (no secret is
 re-encrypted), can be run again at any point, and once the old key is dropped every connection still works.
-A sealed value moved to another row fails to open with an error that names the row and field, not the secret."""
+A sealed value moved to another row fails to open with an error that names the row and field, not the secret.
+`--verify` opens every sealed value, those rotation skips as current included, and names each one that fails."""
 
 from __future__ import annotations
 
 import io
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, execute_from_command_line
 from django.db import connection as db
 
 from connections.client import connection_client
@@ -26,6 +27,13 @@ def rotate() -> str:
     out = io.StringIO()
     call_command("rotate_credential_keys", stdout=out)
     return out.getvalue().strip()
+
+
+def verify() -> tuple[str, str]:
+    """Run `rotate_credential_keys --verify`; (stdout, stderr) when every value opens, else CommandError."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("rotate_credential_keys", "--verify", stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue().strip()
 
 
 def sealed_columns(model) -> dict[int, tuple]:
@@ -171,3 +179,72 @@ def test_one_unreadable_data_key_is_reported_and_the_rest_are_still_rotated(auth
     for name, connection in authorized.items():
         if name != "basic":
             assert Connection.objects.get(pk=connection.pk).data_key.startswith("v1:new:"), name
+
+
+# What the `authorized` fixture seals: OAuth 2.0 access + refresh token, OAuth 1.0a access token + token secret,
+# a basic password, an API key + secret; the client secrets of the two OAuth profiles; and the PKCE verifier and
+# the request-token secret of the two OAuth flows that authorized the OAuth connections.
+ALL_SEALED = "Verified 11 sealed value(s) (Connection 7, OAuthProfile 2, OAuthFlow 2)"
+
+
+def test_verify_opens_every_sealed_value_and_changes_nothing(authorized, settings):
+    settings.SPLICE_CREDENTIAL_KEYS = f"new:{KeyRing.generate_key()},{settings.SPLICE_CREDENTIAL_KEYS}"
+    rotate()
+    before = sealed_columns(Connection), list(Connection.objects.order_by("pk").values_list("data_key", flat=True))
+
+    assert verify() == (f"{ALL_SEALED}: all open.", "")
+    assert (sealed_columns(Connection), list(Connection.objects.order_by("pk").values_list("data_key", flat=True))) \
+        == before
+
+
+def test_verify_reports_a_tampered_value_that_rotation_skips_as_current(authorized, settings):
+    newest = settings.SPLICE_CREDENTIAL_KEYS.split(",")[0].partition(":")[0]
+    connection = authorized["header_key"]
+    secret = open_secret(connection, "api_secret").reveal()
+    prefix, _, data = connection.api_secret.rpartition(":")
+    altered = data[:10] + ("A" if data[10] != "A" else "B") + data[11:]  # a middle character: real bytes change
+    Connection.objects.filter(pk=connection.pk).update(api_secret=f"{prefix}:{altered}")
+
+    # Its data key is under the newest key and opens, so rotation does not read the field.
+    assert rotate() == f"Master key {newest}: re-wrapped 0, already current 6, failed 0."
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("rotate_credential_keys", "--verify", stdout=out, stderr=err)
+    assert str(caught.value).startswith(f"1 sealed value(s) could not be opened: Connection {connection.pk} "
+                                        "api_secret. Each reason is above")
+    assert out.getvalue().strip() == f"{ALL_SEALED}: 10 open, 1 failed."
+    assert err.getvalue().strip() == (f"Connection {connection.pk} api_secret: connections.connection row "
+                                      f"{connection.vault_id} field 'api_secret' failed authentication: altered, "
+                                      "or copied from another field or row")
+    assert secret not in out.getvalue() + err.getvalue() + str(caught.value)
+
+
+def test_verify_names_each_value_under_a_removed_key_and_exits_non_zero(authorized, settings, capsys):
+    old_ring = settings.SPLICE_CREDENTIAL_KEYS
+    old_id = old_ring.split(",")[0].partition(":")[0]
+    basic = authorized["basic"]
+    settings.SPLICE_CREDENTIAL_KEYS = f"new:{KeyRing.generate_key()},{old_ring}"
+    rotate()
+    # One row is still under the old key (restored from a backup, say) when the old key is dropped.
+    Connection.objects.filter(pk=basic.pk).update(data_key=basic.data_key)
+    settings.SPLICE_CREDENTIAL_KEYS = settings.SPLICE_CREDENTIAL_KEYS.split(",")[0]
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("rotate_credential_keys", "--verify", stdout=out, stderr=err)
+
+    assert str(caught.value) == (
+        f"1 sealed value(s) could not be opened: Connection {basic.pk} password. Each reason is above: add back a "
+        "master key named as missing; re-enter or re-authorize a value that was altered. Nothing was changed.")
+    assert out.getvalue().strip() == f"{ALL_SEALED}: 10 open, 1 failed."
+    assert err.getvalue().strip() == (
+        f"Connection {basic.pk} password: the data key of connections.connection row {basic.vault_id} is wrapped "
+        f"under master key '{old_id}', which is not in SPLICE_CREDENTIAL_KEYS (it holds new): add that key back "
+        "after the primary one")
+    assert APIServer.password not in out.getvalue() + err.getvalue() + str(caught.value)
+    # From the shell, it is a non-zero exit with the same words.
+    with pytest.raises(SystemExit) as exited:
+        execute_from_command_line(["manage.py", "rotate_credential_keys", "--verify"])
+    assert exited.value.code == 1
+    assert f"Connection {basic.pk} password: the data key" in capsys.readouterr().err
