@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
 from guardian.admin import GuardedModelAdmin
 
-from accounts.models import Project, User
+from accounts.models import Project, ProjectInvitation, User
 
 
 class PrivilegeChoiceField(forms.ModelMultipleChoiceField):
@@ -65,7 +65,7 @@ class UserAdmin(BaseUserAdmin):
         (None, {"fields": ("email", "password")}),
         ("Personal info", {"fields": ("first_name", "last_name", "default_project")}),
         ("Roles and privileges", {
-            "fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions"),
+            "fields": ("is_active", "is_staff", "is_superuser", "groups", "pending_role", "user_permissions"),
             "description": "Roles carry privileges; give a person roles rather than single privileges.",
         }),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
@@ -96,3 +96,12 @@ class ProjectAdmin(GuardedModelAdmin):
     list_filter = ["is_personal"]
     search_fields = ["name", "created_by__email"]
     raw_id_fields = ["created_by"]
+
+
+@admin.register(ProjectInvitation)
+class ProjectInvitationAdmin(admin.ModelAdmin):
+    """Access shared with an address no account had; it becomes that access when someone verifies the address."""
+
+    list_display = ["email", "project", "level", "invited_by", "created_at"]
+    search_fields = ["email", "project__name"]
+    raw_id_fields = ["project", "invited_by"]

@@ -12,7 +12,8 @@ class ProjectForm(forms.ModelForm):
 
 
 class ShareProjectForm(forms.Form):
-    """Share with one person (by email) or one role."""
+    """Share with one person (by email) or one role. Whether an account has the email is not checked here:
+    the answer must not tell the sharer (services.project_share_with_email)."""
 
     email = forms.EmailField(label="Person's email", required=False)
     role = forms.ModelChoiceField(label="Or a role", queryset=Group.objects.order_by("name"), required=False)
@@ -23,11 +24,6 @@ class ShareProjectForm(forms.Form):
         email, role = data.get("email"), data.get("role")
         if bool(email) == bool(role):
             raise forms.ValidationError("Enter a person's email or choose a role (one of the two).")
-        if email:
-            try:
-                data["user"] = User.objects.get(email__iexact=email)
-            except User.DoesNotExist:
-                self.add_error("email", "No Splice user has this email address. An admin can invite them.")
         data["level"] = ProjectAccess(data["level"]) if data.get("level") else None
         return data
 

@@ -39,6 +39,10 @@ class User(AbstractUser):
     default_project = models.ForeignKey(
         "accounts.Project", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    pending_role = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The role this person gets once they verify their email address (mandatory verification).",
+    )
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: list[str] = []
@@ -98,3 +102,22 @@ class Project(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("project_detail", args=[self.pk])
+
+
+class ProjectInvitation(models.Model):
+    """Access to a project shared with an email address that no account has yet; it becomes that access when
+    someone verifies the address. Listed with the members, so a sharer cannot tell it from an account."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text="Lower case.")
+    level = models.CharField(max_length=20, choices=ProjectAccess.choices)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["project", "email"], name="one_invitation_per_project_email")]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.project}"

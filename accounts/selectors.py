@@ -35,7 +35,11 @@ def project_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW
 
 
 def project_members(project: Project) -> dict:
-    """Who can access the project, with their highest level: {"users": [(user, level)], "groups": [...]}."""
+    """Who can access the project, with their highest level.
+
+    {"people": [(email, level, is_creator)], "groups": [(group, level)]}. People are accounts and invitations
+    (access shared with an address no account has yet) alike, by lower-case email: a sharer cannot tell which.
+    """
     order = [ProjectAccess.MANAGE, ProjectAccess.USE, ProjectAccess.VIEW]
 
     def highest(perms: list[str]) -> ProjectAccess | None:
@@ -43,7 +47,10 @@ def project_members(project: Project) -> dict:
 
     users = get_users_with_perms(project, attach_perms=True, with_group_users=False)
     groups = get_groups_with_perms(project, attach_perms=True)
+    people = {u.email.lower(): (u.email.lower(), highest(p), u.pk == project.created_by_id) for u, p in users.items()}
+    for invitation in project.invitations.all():
+        people.setdefault(invitation.email, (invitation.email, ProjectAccess(invitation.level), False))
     return {
-        "users": sorted(((u, highest(p)) for u, p in users.items()), key=lambda pair: pair[0].email),
+        "people": sorted(people.values()),
         "groups": sorted(((g, highest(p)) for g, p in groups.items()), key=lambda pair: pair[0].name),
     }

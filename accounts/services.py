@@ -1,4 +1,5 @@
-"""Writes for users and projects: default project, creating and sharing projects, roles."""
+"""Writes for users and projects: default project, creating and sharing projects (with people, roles, or an
+email address no account has yet), roles (at sign-up, or once the email address is verified)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm, remove_perm
 
-from accounts.models import ACCESS_IMPLIES, Project, ProjectAccess, User
+from accounts.models import ACCESS_IMPLIES, Project, ProjectAccess, ProjectInvitation, User
 
-__all__ = ["project_create", "project_share", "project_unshare", "user_assign_role", "user_setup_defaults"]
+__all__ = [
+    "email_verified", "project_create", "project_share", "project_share_with_email", "project_unshare",
+    "project_unshare_email", "user_assign_role", "user_grant_signup_role", "user_setup_defaults",
+]
 
 
 @transaction.atomic
@@ -53,6 +57,32 @@ def project_share(
 
 
 @transaction.atomic
+def project_share_with_email(*, project: Project, acting_user: User, email: str, level: ProjectAccess) -> None:
+    """Share with whoever owns `email`, without telling the sharer whether anyone does: an account gets the access
+    now; an address no account has gets an invitation, listed like a member, that becomes the access when someone
+    verifies that address (so nobody gets it by merely signing up with someone else's address)."""
+    email = email.strip().lower()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is None:
+        ProjectInvitation.objects.update_or_create(
+            project=project, email=email, defaults={"level": level, "invited_by": acting_user}
+        )
+        return
+    ProjectInvitation.objects.filter(project=project, email=email).delete()
+    project_share(project=project, acting_user=acting_user, level=level, user=user)
+
+
+@transaction.atomic
+def project_unshare_email(*, project: Project, acting_user: User, email: str) -> None:
+    """Remove the access (or the invitation) of whoever owns `email`; the same whether or not anyone does."""
+    email = email.strip().lower()
+    ProjectInvitation.objects.filter(project=project, email=email).delete()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is not None:
+        project_unshare(project=project, acting_user=acting_user, user=user)
+
+
+@transaction.atomic
 def project_unshare(*, project: Project, acting_user: User, user: User | None = None,
                     group: Group | None = None) -> None:
     if user is not None and user == project.created_by:
@@ -60,13 +90,41 @@ def project_unshare(*, project: Project, acting_user: User, user: User | None = 
     _revoke_all(project, user=user, group=group)
 
 
+@transaction.atomic
+def user_grant_signup_role(*, user: User, role_name: str, after_verification: bool) -> None:
+    """The role a new sign-up gets: now, or (mandatory verification) only once they verify their email address,
+    so an address nobody has proven to own carries no privileges."""
+    if not after_verification:
+        user_assign_role(user=user, role_name=role_name)
+        return
+    user.pending_role = _role(role_name)
+    User.objects.filter(pk=user.pk).update(pending_role=user.pending_role)
+
+
+@transaction.atomic
+def email_verified(*, user: User, email: str) -> None:
+    """`user` has proven they own `email`: the role held back until then, and the projects shared with that
+    address before they had an account, become theirs."""
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    if locked.pending_role_id:
+        locked.groups.add(locked.pending_role_id)
+        User.objects.filter(pk=user.pk).update(pending_role=None)
+        user.pending_role = None
+    for invitation in ProjectInvitation.objects.select_for_update().filter(email=email.strip().lower()):
+        _grant(invitation.project, ProjectAccess(invitation.level), user=user)
+        invitation.delete()
+
+
 def user_assign_role(*, user: User, role_name: str) -> None:
     """Add the user to a role (a Group); an unknown role is a configuration error, said plainly."""
+    user.groups.add(_role(role_name))
+
+
+def _role(name: str) -> Group:
     try:
-        role = Group.objects.get(name=role_name)
+        return Group.objects.get(name=name)
     except Group.DoesNotExist as exc:
-        raise ValidationError(f"There is no role named {role_name!r}.") from exc
-    user.groups.add(role)
+        raise ValidationError(f"There is no role named {name!r}.") from exc
 
 
 def _grant(project: Project, level: ProjectAccess, *, user=None, group=None) -> None:

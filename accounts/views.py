@@ -14,10 +14,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.views.decorators.http import require_POST
 
-from accounts import services
+from accounts import roles, services
 from accounts.access import MissingPrivilege, privilege_name, privilege_required
 from accounts.forms import ProfileForm, ProjectForm, ShareProjectForm
-from accounts.models import ProjectAccess, User
+from accounts.models import ProjectAccess
 from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
 from connections.selectors import connections_needing_attention
 
@@ -78,17 +78,21 @@ def project_share(request, pk: int):
     project = project_for_user_or_404(request.user, pk, ProjectAccess.MANAGE)
     form = ShareProjectForm(request.POST)
     if form.is_valid():
-        target_user = form.cleaned_data.get("user")
+        email, role, level = form.cleaned_data["email"], form.cleaned_data["role"], form.cleaned_data["level"]
         try:
-            services.project_share(
-                project=project, acting_user=request.user, level=form.cleaned_data["level"],
-                user=target_user, group=form.cleaned_data.get("role"),
-            )
+            if email:
+                # The same answer whether or not an account has this email: the sharer must not learn which do.
+                services.project_share_with_email(project=project, acting_user=request.user, email=email, level=level)
+            else:
+                services.project_share(project=project, acting_user=request.user, level=level, group=role)
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            who = target_user.email if target_user else f"the {form.cleaned_data['role'].name} role"
-            messages.success(request, f"Shared “{project.name}” with {who}.")
+            if email:
+                messages.success(request, f"Shared “{project.name}” with {email.lower()}. Someone without a Splice "
+                                          "account gets this access once they sign up and verify that address.")
+            else:
+                messages.success(request, f"Shared “{project.name}” with the {role.name} role.")
             return redirect(project)
     context = {
         "project": project, "connections": project.connections.all()[:50], "recipes": project.recipes.all()[:50],
@@ -101,20 +105,23 @@ def project_share(request, pk: int):
 @require_POST
 def project_unshare(request, pk: int):
     project = project_for_user_or_404(request.user, pk, ProjectAccess.MANAGE)
-    user = group = None
-    if request.POST.get("user"):
-        user = get_object_or_404(User, pk=request.POST["user"])
-    elif request.POST.get("group"):
-        group = get_object_or_404(Group, pk=request.POST["group"])
-    else:
-        messages.error(request, "Choose whose access to remove.")
-        return redirect(project)
+    # People by email, never by id: an id would let a manager read any account's email from the answer.
+    email = request.POST.get("email", "").strip().lower()
     try:
-        services.project_unshare(project=project, acting_user=request.user, user=user, group=group)
+        if email:
+            services.project_unshare_email(project=project, acting_user=request.user, email=email)
+            who = email
+        elif request.POST.get("group"):
+            group = get_object_or_404(Group, pk=request.POST["group"])
+            services.project_unshare(project=project, acting_user=request.user, group=group)
+            who = f"the {group.name} role"
+        else:
+            messages.error(request, "Choose whose access to remove.")
+            return redirect(project)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"Removed {user.email if user else group.name} from “{project.name}”.")
+        messages.success(request, f"Removed {who} from “{project.name}”.")
     return redirect(project)
 
 
@@ -125,14 +132,14 @@ def profile(request):
         form.save()
         messages.success(request, "Profile saved.")
         return redirect("profile")
-    roles = request.user.groups.order_by("name")
-    return render(request, "accounts/profile.html", {"form": form, "roles": roles})
+    return render(request, "accounts/profile.html", {"form": form, "roles": request.user.groups.order_by("name")})
 
 
 def error_403(request, exception=None):
+    """Names the missing privilege and who grants it by role: never the admins' addresses, which anyone signed in
+    could otherwise collect (ask an admin through the deployment's usual channel)."""
     missing = exception.privilege if isinstance(exception, MissingPrivilege) else None
-    admins = User.objects.filter(is_active=True, groups__name="Admin").order_by("email")[:5] if missing else []
-    context = {"missing_privilege": privilege_name(missing) if missing else None, "admins": admins}
+    context = {"missing_privilege": privilege_name(missing) if missing else None, "admin_role": roles.ADMIN}
     return render(request, "403.html", context, status=403)
 
 
