@@ -55,7 +55,18 @@ def design_time_errors(recipe: Recipe, *, steps: Iterable[Step] | None = None,
                                       "configure its steps.", tuple(positions), f"Connect {app_name}", connect))
             continue
         connection = binding.connection
-        if connection is not None:
+        if connection is not None and connection.project_id != recipe.project_id:
+            # Bound before bindings were kept to the recipe's project, or made directly: named nowhere, since not
+            # everyone who sees the recipe can see that project, and not tested or used until it is replaced.
+            errors.append(DesignError(
+                "connection_other_project", f"{app_name} uses a connection from another project. Only connections in "
+                f"the project “{recipe.project.name}” can be used in this recipe.", tuple(positions),
+                f"Choose a {app_name} connection", connect))
+        elif connection is not None and connection.owner_id is not None:
+            errors.append(DesignError(
+                "connection_personal", f"{app_name} uses a person's own (runtime user) connection, which cannot be a "
+                "recipe's connection.", tuple(positions), f"Choose a shared {app_name} connection", connect))
+        elif connection is not None:
             errors.extend(_connection_errors(connection, app_name, positions))
         if binding.runtime_user and not recipe.allows_runtime_user:
             errors.append(DesignError(

@@ -10,14 +10,14 @@ from django.db import connections
 from django.db.models import F, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
-from accounts.models import ProjectAccess
+from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
 from connections.models import Connection
 from connections.selectors import connections_for_user
 from recipes.models import ConnectionBinding, Recipe, Step
 
 __all__ = ["CANDIDATES_PER_APP", "ConnectionChoice", "candidate_connections_for_user", "recipe_for_user_or_404",
-           "recipes_for_user", "recipes_page", "with_editor_data"]
+           "recipes_for_user", "recipes_page", "visible_connection_ids", "with_editor_data"]
 
 CANDIDATES_PER_APP = 100
 # Values no connector key or slot can have (keys are lowercase words), replaced by each app's in the SQL.
@@ -75,10 +75,20 @@ class ConnectionChoice:
         return STATUS_LABELS.get(self.status, self.status)
 
 
-def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]],
-                                   per_app: int = CANDIDATES_PER_APP) -> dict[tuple[str, str], list[ConnectionChoice]]:
-    """Up to `per_app` connections the user may use for each (connector key, slot): healthy ones first, then
-    by name. One query, whatever the number of apps.
+def visible_connection_ids(user, connections: Iterable[Connection | None]) -> set[int]:
+    """Which of `connections` the user can see (connections_for_user): a recipe page shows nothing of the others,
+    which a recipe may still be bound to (bound before bindings were kept to the recipe's project). One query."""
+    ids = {c.pk for c in connections if c is not None}
+    if not ids:
+        return set()
+    return set(connections_for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]], per_app: int = CANDIDATES_PER_APP, *,
+                                   project: Project | None = None) -> dict[tuple[str, str], list[ConnectionChoice]]:
+    """Up to `per_app` shared connections the user may use for each (connector key, slot), in `project` when given
+    (the recipe's: a recipe uses only its own project's connections): healthy ones first, then by name. One query,
+    whatever the number of apps. Personal (runtime user) connections are never offered.
 
     The query is a UNION ALL of one `ORDER BY … LIMIT per_app` part per app, so the database keeps only the
     first rows of each app as it reads them. ROW_NUMBER() OVER (PARTITION BY app), the other way to cap each
@@ -90,8 +100,11 @@ def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]],
     apps = list(dict.fromkeys(apps))
     if not apps:
         return {}
+    usable = connections_for_user(user, ProjectAccess.USE).filter(owner__isnull=True)
+    if project is not None:
+        usable = usable.filter(project_id=project.pk)
     one_app = (
-        connections_for_user(user, ProjectAccess.USE)
+        usable
         .filter(connector_key=_APP_PLACEHOLDER, slot=_SLOT_PLACEHOLDER)
         .annotate(project_name=F("project__name"))
         .order_by("status", "name", "pk")

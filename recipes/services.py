@@ -26,6 +26,8 @@ __all__ = [
     "RecipeHasErrors",
     "binding_set",
     "binding_set_runtime_user",
+    "check_connection_in_project",
+    "only_project_connections_message",
     "recipe_create",
     "recipe_start",
     "recipe_stop",
@@ -175,6 +177,7 @@ def binding_set(*, recipe: Recipe, app_key: str, connection: Connection, acting_
     _check_stopped(recipe, "change its connections")
     spec = _app_spec(app_key)
     connector_key, slot = spec.primary_key, SECONDARY if spec.is_secondary else PRIMARY
+    check_connection_in_project(recipe=recipe, connection=connection)
     if not connections_for_user(acting_user, ProjectAccess.USE).filter(pk=connection.pk).exists():
         raise ValidationError("You can only use connections from projects you may use.")
     if (connection.connector_key, connection.slot) != (connector_key, slot):
@@ -194,9 +197,34 @@ def binding_set(*, recipe: Recipe, app_key: str, connection: Connection, acting_
         _unbind_audit(binding, acting_user, previous)
     audit_record(connection=connection, action=AuditEvent.Action.BOUND, actor=acting_user,
                  summary=f"Used by recipe “{recipe.name}”", details={"recipe": recipe.pk, "slot": slot})
-    switched = f" (was “{previous.name}”)" if previous else ""
+    # The history is shown to everyone who can see the recipe: a connection from elsewhere (bound before bindings
+    # were kept to the recipe's project) is not named there.
+    switched = "" if previous is None else (f" (was “{previous.name}”)" if _in_project(recipe, previous)
+                                            else " (was a connection from another project)")
     _new_version(recipe, acting_user, f"{spec.name} uses “{connection.name}”{switched}")
     return binding
+
+
+def only_project_connections_message(recipe: Recipe) -> str:
+    return f"Only connections in the project “{recipe.project.name}” can be used in this recipe."
+
+
+def _in_project(recipe: Recipe, connection: Connection) -> bool:
+    return connection.project_id == recipe.project_id and connection.owner_id is None
+
+
+def check_connection_in_project(*, recipe: Recipe, connection: Connection) -> None:
+    """A recipe uses only shared connections of its own project, whatever else the acting user may use.
+
+    The connection's project is compared first, so a connection from elsewhere gets the same refusal whether or
+    not the acting user can use its project. A personal (runtime user) connection belongs to one person: a job
+    reaches it through the shared parent the recipe binds, never as the recipe's own connection.
+    """
+    if connection.project_id != recipe.project_id:
+        raise ValidationError(only_project_connections_message(recipe))
+    if connection.owner_id is not None:
+        raise ValidationError("A person's own (runtime user) connection cannot be a recipe's connection: choose a "
+                              f"shared connection in the project “{recipe.project.name}”.")
 
 
 def _app_spec(app_key: str):
@@ -243,6 +271,8 @@ def recipe_start(*, recipe: Recipe, acting_user: User) -> Recipe:
         connection = binding.connection
         if connection is None or connection.status not in (Connection.Status.CONNECTED, Connection.Status.ERROR):
             continue  # design_time_errors reports these
+        if not _in_project(recipe, connection):
+            continue  # nor is another project's connection tested: design_time_errors reports it too
         outcome = connection_test(connection=connection, acting_user=acting_user)
         if not outcome.ok and outcome.verdict.transient:
             errors.append(DesignError("connection_test_failed", f"“{connection.name}” did not pass its test: "
