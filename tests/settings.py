@@ -1,5 +1,5 @@
 """The real settings (config.settings), with what a developer's shell lacks filled in with test-only
-values: the two secrets, loopback http for the suite's servers, and the suite's connector folder.
+values: the two secrets, plain http on loopback (the suite's servers, Splice's own), and the suite's connector folder.
 No behaviour differs from production."""
 
 import os
@@ -11,6 +11,10 @@ os.environ.setdefault(
 )
 # The suite's app servers listen on http://127.0.0.1 (no TLS on loopback).
 os.environ.setdefault("SPLICE_ALLOW_INSECURE_LOOPBACK", "1")
+# So does Splice itself (the test client, the browser tests' live server): no redirect to https, a deployment
+# setting (README). HSTS keeps its production default (it goes out with https answers only);
+# tests/test_security_headers.py checks the redirect and HSTS as production has them.
+os.environ.setdefault("SPLICE_SSL_REDIRECT", "0")
 # The loopback connector (tests/connectors) is loaded like any deployment's extra connector folder,
 # in this process and in every worker the tests start.
 os.environ.setdefault("SPLICE_CONNECTOR_DIRS", os.path.join(os.path.dirname(__file__), "connectors"))

@@ -37,8 +37,12 @@ def splice(live_server, settings):
 
 @pytest.fixture
 def browser_as(chromium, splice, client):
-    """browser_as(user) -> a Playwright page signed in as that user (session cookie from the test client)."""
+    """browser_as(user) -> a Playwright page signed in as that user (session cookie from the test client).
+
+    A test whose pages break Splice's Content Security Policy fails: Chromium reports each script, style or form
+    submission it blocked on the console ("... violates the following Content Security Policy directive ...")."""
     contexts = []
+    violations = []
 
     def open_page(user):
         client.force_login(user)
@@ -47,8 +51,17 @@ def browser_as(chromium, splice, client):
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
+        page.on("console", lambda message: _note_csp(violations, page, message.text))
+        page.on("pageerror", lambda error: _note_csp(violations, page, str(error)))
         return page
 
     yield open_page
     for context in contexts:
-        context.close()
+        context.close()  # delivers the events still on their way
+    if violations:
+        pytest.fail("Content Security Policy violations:\n" + "\n".join(violations), pytrace=False)
+
+
+def _note_csp(violations: list[str], page, text: str) -> None:
+    if "Content Security Policy" in text:
+        violations.append(f"{page.url}: {text}")

@@ -45,7 +45,7 @@ def test_a_viewer_browses_every_app_with_secondary_entries_as_apps_of_their_own(
     assert '<a href="/connections/apps/" aria-current="page">Apps</a>' in body
     # Each tile: its icon, auth methods, trigger and action counts, whether it has a secondary.
     salesforce = registry().get("salesforce")
-    assert f"background: {salesforce.icon.color}" in body
+    assert f'fill="{salesforce.icon.color}"' in body
     assert "Has secondary" in body
     assert f"{len(salesforce.triggers)} trigger" in body
 
