@@ -3,19 +3,23 @@ from django.contrib.auth.models import Group
 
 from accounts.models import Project, ProjectAccess, User
 
+DESCRIPTION_MAX_LENGTH = 2000  # the model's TextField has no limit of its own
+
 
 class ProjectForm(forms.ModelForm):
+    description = forms.CharField(label="Description", required=False, max_length=DESCRIPTION_MAX_LENGTH,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+
     class Meta:
         model = Project
         fields = ["name", "description"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
 class ShareProjectForm(forms.Form):
     """Share with one person (by email) or one role. Whether an account has the email is not checked here:
     the answer must not tell the sharer (services.project_share_with_email)."""
 
-    email = forms.EmailField(label="Person's email", required=False)
+    email = forms.EmailField(label="Person's email", required=False, max_length=254)  # User.email's max_length
     role = forms.ModelChoiceField(label="Or a role", queryset=Group.objects.order_by("name"), required=False)
     level = forms.ChoiceField(label="Access", choices=ProjectAccess.choices, initial=ProjectAccess.USE)
 

@@ -5,8 +5,8 @@ from accounts import views
 urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
     path("projects/new/", views.project_create, name="project_create"),
-    path("projects/<int:pk>/", views.project_detail, name="project_detail"),
-    path("projects/<int:pk>/share/", views.project_share, name="project_share"),
-    path("projects/<int:pk>/unshare/", views.project_unshare, name="project_unshare"),
+    path("projects/<id:pk>/", views.project_detail, name="project_detail"),
+    path("projects/<id:pk>/share/", views.project_share, name="project_share"),
+    path("projects/<id:pk>/unshare/", views.project_unshare, name="project_unshare"),
     path("profile/", views.profile, name="profile"),
 ]

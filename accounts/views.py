@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseServerError
+from django.http import HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.views.decorators.http import require_POST
@@ -19,6 +19,7 @@ from accounts.access import MissingPrivilege, privilege_name, privilege_required
 from accounts.forms import ProfileForm, ProjectForm, ShareProjectForm
 from accounts.models import ProjectAccess
 from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
+from config.converters import parse_id
 from connections.selectors import connections_needing_attention
 
 
@@ -112,7 +113,10 @@ def project_unshare(request, pk: int):
             services.project_unshare_email(project=project, acting_user=request.user, email=email)
             who = email
         elif request.POST.get("group"):
-            group = get_object_or_404(Group, pk=request.POST["group"])
+            group_id = parse_id(request.POST["group"])
+            if group_id is None:  # not a form Splice rendered: its roles' ids are numbers
+                return HttpResponseBadRequest("Choose one of the roles listed.", content_type="text/plain")
+            group = get_object_or_404(Group, pk=group_id)
             services.project_unshare(project=project, acting_user=request.user, group=group)
             who = f"the {group.name} role"
         else:

@@ -1,7 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from accounts import views as account_views
+from config.converters import IdConverter
+
+# `<id:pk>` in every URLconf below: only ids a BigAutoField can hold match (config.converters). Registered before
+# the include()s import those URLconfs.
+register_converter(IdConverter, "id")
 
 admin.site.site_header = "Splice administration"
 admin.site.site_title = "Splice admin"

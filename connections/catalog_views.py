@@ -110,7 +110,9 @@ def custom_connector_create(request):
         if connector is not None:
             messages.success(request, f"{connector.name} is in the catalog: people can connect it now.")
             return redirect("catalog_app", key=connector.key)
-    return render(request, "connections/custom_connector_form.html", {"form": form, "connector": None})
+    # A refused spec is a 400 with its problems on the form; nothing was saved.
+    return render(request, "connections/custom_connector_form.html", {"form": form, "connector": None},
+                  status=400 if request.method == "POST" else 200)
 
 
 @privilege_required(MANAGE_CONNECTORS)
@@ -126,7 +128,8 @@ def custom_connector_edit(request, key: str):
             else:
                 messages.success(request, f"Saved a new version of {saved.name}.")
             return redirect("custom_connector_history", key=saved.key)
-    return render(request, "connections/custom_connector_form.html", {"form": form, "connector": connector})
+    return render(request, "connections/custom_connector_form.html", {"form": form, "connector": connector},
+                  status=400 if request.method == "POST" else 200)
 
 
 @privilege_required(MANAGE_CONNECTORS)

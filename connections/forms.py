@@ -11,6 +11,11 @@ from connections.models import Connection, OAuthProfile
 
 SETTING_PREFIX = "setting_"
 SECRET_PREFIX = "secret_"
+# Size limits: a secret may be a PEM private key (a 4096-bit RSA key is about 3,300 characters).
+SECRET_MAX_LENGTH = 8192
+DESCRIPTION_MAX_LENGTH = 2000
+MAX_TAGS, TAG_MAX_LENGTH = 20, 50
+INTEGER_LIMIT = 2**63 - 1  # what a 64-bit integer holds, wherever the setting ends up
 
 ENVIRONMENT_HELP = (
     "Use sandbox (non-production) credentials while you develop and test recipes, so live data "
@@ -25,7 +30,7 @@ def setting_formfield(setting: SettingField) -> forms.Field:
     if setting.type == "boolean":
         return forms.BooleanField(**{**common, "required": False}, initial=bool(setting.default))
     if setting.type == "integer":
-        return forms.IntegerField(**common, initial=setting.default)
+        return forms.IntegerField(**common, initial=setting.default, min_value=-INTEGER_LIMIT, max_value=INTEGER_LIMIT)
     if setting.type == "select":
         choices = [(o.value, o.label or o.value) for o in setting.options]
         return forms.ChoiceField(**common, choices=choices, initial=setting.default)
@@ -52,6 +57,7 @@ class SpecSettingsMixin:
                 label=secret.label, help_text=secret.help or ("Leave blank to keep the current value."
                                                                if not secret_required else ""),
                 required=secret.required and secret_required, widget=forms.PasswordInput(render_value=False),
+                max_length=SECRET_MAX_LENGTH,
             )
 
     def setting_values(self) -> dict:
@@ -135,6 +141,7 @@ class CredentialsForm(SpecSettingsMixin, forms.Form):
                     label=field.label, required=not keep_blank,
                     help_text=field.help or ("Leave blank to keep the current value." if keep_blank else ""),
                     widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                    max_length=SECRET_MAX_LENGTH,
                 )
             else:
                 self.fields[field.name] = forms.CharField(label=field.label, help_text=field.help,
@@ -142,7 +149,7 @@ class CredentialsForm(SpecSettingsMixin, forms.Form):
         for name, secret in spec.secret_fields_for(method_key).items():
             self.fields[SECRET_PREFIX + name] = forms.CharField(
                 label=secret.label, help_text=secret.help, required=secret.required and not keep_blank,
-                widget=forms.PasswordInput(render_value=False),
+                widget=forms.PasswordInput(render_value=False), max_length=SECRET_MAX_LENGTH,
             )
 
     def credentials(self) -> dict:
@@ -154,8 +161,10 @@ class EditConnectionForm(SpecSettingsMixin, forms.Form):
     """Name, description, tags and settings; new credentials are optional and tested before they replace."""
 
     name = forms.CharField(label="Connection name", max_length=120)
-    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated, e.g. sales, finance.")
+    description = forms.CharField(label="Description", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                                  max_length=DESCRIPTION_MAX_LENGTH)
+    tags = forms.CharField(label="Tags", required=False, help_text="Comma-separated, e.g. sales, finance.",
+                           max_length=MAX_TAGS * (TAG_MAX_LENGTH + 2))
 
     def __init__(self, *args, connection: Connection, spec: ConnectorSpec, loopback=False, **kwargs):
         initial = {"name": connection.name, "description": connection.description,
@@ -171,14 +180,17 @@ class EditConnectionForm(SpecSettingsMixin, forms.Form):
                     label=f"New {field.label.lower()}", required=False,
                     help_text="Leave blank to keep the current one. A new value is tested before it is saved.",
                     widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+                    max_length=SECRET_MAX_LENGTH,
                 )
             else:
                 self.fields[field.name] = forms.CharField(label=field.label, required=False, max_length=255,
                                                           initial=getattr(connection, field.name, ""))
 
     def clean_tags(self) -> list[str]:
-        tags = [t.strip()[:40] for t in self.cleaned_data["tags"].split(",") if t.strip()]
-        return list(dict.fromkeys(tags))[:20]
+        tags = list(dict.fromkeys(t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()))
+        if len(tags) > MAX_TAGS or any(len(tag) > TAG_MAX_LENGTH for tag in tags):
+            raise ValidationError(f"At most {MAX_TAGS} tags of at most {TAG_MAX_LENGTH} characters each.")
+        return tags
 
     def clean(self):
         data = super().clean()

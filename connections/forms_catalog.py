@@ -33,7 +33,8 @@ class CustomConnectorForm(forms.Form):
         widget=forms.ClearableFileInput(attrs={"accept": ".yaml,.yml,application/yaml,text/yaml"}),
     )
     yaml_text = forms.CharField(
-        label="Or paste the YAML spec", required=False, strip=False,
+        label="Or paste the YAML spec", required=False, strip=False, max_length=MAX_SPEC_BYTES,
+        error_messages={"max_length": f"The spec is larger than {MAX_SPEC_BYTES // 1024} KiB."},
         help_text="The format is described in docs/connectors.md.",
         widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "autocapitalize": "off",
                                      "class": "code"}),
@@ -123,7 +124,7 @@ class OAuthProfileAdminForm(forms.ModelForm):
 
     connector_key = forms.ChoiceField(label="App", help_text="Connectors that use OAuth 1.0a or 2.0.")
     new_client_secret = forms.CharField(
-        label="Client secret", required=False, strip=True,
+        label="Client secret", required=False, strip=True, max_length=8192,  # an RSA private key fits
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only: it is encrypted and never shown again. Leave blank to keep the current secret.",
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
+from config.converters import parse_id
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
 
 __all__ = [
@@ -112,7 +113,7 @@ class ConnectionFilters:
         sort = params.get("sort", "name")
         return cls(
             q=params.get("q", "").strip()[:100],
-            project=int(project) if project.isdigit() else None,
+            project=parse_id(project),
             app=params.get("app", "").strip()[:80],
             status=status if status in {*Connection.Status.values, "attention"} else "",
             environment=environment if environment in Connection.Environment.values else "",

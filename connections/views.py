@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import privilege_required, require_privilege
 from accounts.models import ProjectAccess, User
 from accounts.selectors import projects_for_user
+from config.converters import parse_id
 from connections import services
 from connections.catalog import UnknownConnector, registry
 from connections.forms import (
@@ -162,8 +163,8 @@ def _default_name(spec, projects, project_id) -> str:
 
 
 def _preselected_project(projects, project_id):
-    if project_id and str(project_id).isdigit():
-        found = projects.filter(pk=int(project_id)).first()
+    if parse_id(project_id) is not None:
+        found = projects.filter(pk=parse_id(project_id)).first()
         if found is not None:
             return found
     return projects.first()
@@ -368,8 +369,7 @@ def connection_delete(request, pk: int):
 @privilege_required("connections.view_auditlog")
 def audit_log(request):
     def as_int(name):
-        value = request.GET.get(name, "")
-        return int(value) if value.isdigit() else None
+        return parse_id(request.GET.get(name, ""))
 
     action = request.GET.get("action", "")
     action = action if action in AuditEvent.Action.values else ""

@@ -3,12 +3,17 @@ from django import forms
 from accounts.models import Project
 from recipes.models import Recipe
 
+DESCRIPTION_MAX_LENGTH = 2000  # the model's TextField has no limit of its own
+
 
 class RecipeForm(forms.ModelForm):
+    description = forms.CharField(label="Description", required=False, max_length=DESCRIPTION_MAX_LENGTH,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+
     class Meta:
         model = Recipe
         fields = ["name", "project", "kind", "description"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 3}), "kind": forms.RadioSelect}
+        widgets = {"kind": forms.RadioSelect}
         help_texts = {"kind": "Runtime user connections are available only in callable and workbot recipes."}
         labels = {"name": "Recipe name"}
 
@@ -19,8 +24,11 @@ class RecipeForm(forms.ModelForm):
 
 
 class RecipeSettingsForm(forms.ModelForm):
+    description = forms.CharField(label="Description", required=False, max_length=DESCRIPTION_MAX_LENGTH,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+
     class Meta:
         model = Recipe
         fields = ["name", "kind", "description"]
-        widgets = {"description": forms.Textarea(attrs={"rows": 2}), "kind": forms.RadioSelect}
+        widgets = {"kind": forms.RadioSelect}
         labels = {"name": "Recipe name"}

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 from accounts.access import privilege_required, require_privilege
 from accounts.models import ProjectAccess
 from accounts.selectors import projects_for_user
+from config.converters import parse_id
 from connections.catalog import UnknownConnector, registry
 from connections.models import Connection
 from connections.selectors import connections_for_user
@@ -42,14 +43,12 @@ from recipes.templatetags import recipe_editor as editor_markup
 PAGE_SIZE = 50
 PENDING_BINDING = "recipe_pending_binding"
 ANY_POSITION = 987654321  # a step position that stands for every position in a reversed URL
+MAX_INPUT_LENGTH = 10_000  # one step input (a mapping with its data pills, a message template...)
 
 
 @privilege_required("recipes.view_recipe")
 def recipe_list(request):
-    def as_int(value):
-        return int(value) if value.isdigit() else None
-
-    filters = {"project": as_int(request.GET.get("project", "")), "kind": request.GET.get("kind", ""),
+    filters = {"project": parse_id(request.GET.get("project", "")), "kind": request.GET.get("kind", ""),
                "state": request.GET.get("state", ""), "q": request.GET.get("q", "").strip()[:100]}
     page = Paginator(recipes_page(request.user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     counts = error_counts(page.object_list)
@@ -74,8 +73,8 @@ def _apps_of(recipe: Recipe) -> list:
 @privilege_required("recipes.add_recipe")
 def recipe_create(request):
     projects = projects_for_user(request.user, ProjectAccess.USE).order_by("name")
-    project_id = request.GET.get("project", "")
-    initial = {"project": projects.filter(pk=project_id).first() if project_id.isdigit() else projects.first()}
+    project_id = parse_id(request.GET.get("project", ""))
+    initial = {"project": projects.filter(pk=project_id).first() if project_id else projects.first()}
     form = RecipeForm(request.POST or None, projects=projects, initial=initial)
     if request.method == "POST" and form.is_valid():
         recipe = services.recipe_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
@@ -233,7 +232,11 @@ def step_inputs(request, pk: int, position: int):
     recipe = _editable_recipe(request, pk)
     step = get_object_or_404(recipe.steps, position=position)
     inputs = {name.removeprefix("input_"): value for name, value in request.POST.items() if name.startswith("input_")}
+    too_long = [name for name, value in inputs.items() if len(value) > MAX_INPUT_LENGTH]
     try:
+        if too_long:
+            raise ValidationError(f"Each input may hold at most {MAX_INPUT_LENGTH:,} characters: shorten "
+                                  f"{', '.join(sorted(too_long)[:5])[:200]}. Nothing was saved.")
         services.step_update_inputs(step=step, acting_user=request.user, inputs=inputs)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -266,7 +269,7 @@ def binding_set(request, pk: int):
         raise Http404("No such app")
     connection_id = request.POST.get("connection", "")
     connection = connections_for_user(request.user, ProjectAccess.USE).filter(
-        pk=int(connection_id) if connection_id.isdigit() else 0).first()
+        pk=parse_id(connection_id) or 0).first()
     if connection is None:
         messages.error(request, "Choose one of the connections listed.")
         return redirect(recipe)
@@ -320,9 +323,9 @@ def connect_done(request, pk: int):
     recipe = _editable_recipe(request, pk)
     pending = request.session.pop(PENDING_BINDING, None)
     connection_id = request.GET.get("connection", "")
-    if not pending or pending.get("recipe") != recipe.pk or not connection_id.isdigit():
+    if not pending or pending.get("recipe") != recipe.pk or parse_id(connection_id) is None:
         return redirect(recipe)
-    connection = connections_for_user(request.user, ProjectAccess.USE).filter(pk=int(connection_id)).first()
+    connection = connections_for_user(request.user, ProjectAccess.USE).filter(pk=parse_id(connection_id)).first()
     if connection is None:
         return redirect(recipe)
     try:

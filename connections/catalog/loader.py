@@ -3,11 +3,18 @@
 YAML is read strictly (duplicate keys and aliases are errors), validated by the pydantic models
 in `schema`, then by the cross-field rules in `checks`. Pydantic's error locations become the
 dotted paths; the common messages are rewritten to read well.
+
+Specs also come from people (custom connectors), so reading one is bounded: its size, how deeply it nests
+(the composer recurses), and its numbers (64-bit integers, finite floats: Python refuses to read an integer of
+more than 4,300 digits, and a database column holds less). Whatever a value's constructor cannot make of it
+(``!!int abc``, a 13th month) is a problem at that line, never an exception.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import math
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -23,6 +30,7 @@ from .schema import AUTH_TYPES, ConnectorSpec
 
 __all__ = [
     "MAX_SPEC_BYTES",
+    "MAX_SPEC_DEPTH",
     "SPEC_SUFFIXES",
     "find_spec_files",
     "load_spec_file",
@@ -31,11 +39,19 @@ __all__ = [
 ]
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-MAX_SPEC_BYTES = 512 * 1024
+# 25 times the largest built-in spec. Reading YAML in Python takes about 20 ms per KiB at worst (a long flow
+# list), and saving a custom connector reads it up to three times (check, save, register; see _parse_memo).
+MAX_SPEC_BYTES = 128 * 1024
+MAX_SPEC_DEPTH = 20  # mappings and lists inside each other; the built-in specs need 7
+_MAX_INT = 2**63 - 1
+_MAX_NUMBER_CHARS = 100  # 0b and 64 binary digits, with room for _ separators; longer is never a useful number
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent override hides typos) and aliases (YAML bombs)."""
+    """SafeLoader that refuses duplicate keys (a silent override hides typos), aliases (YAML bombs), nesting
+    deeper than MAX_SPEC_DEPTH, and numbers no column or request could hold."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -43,12 +59,82 @@ class _StrictLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed in connector specs", event.start_mark
             )
-        return super().compose_node(parent, index)
+        if not self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_SPEC_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested more than {MAX_SPEC_DEPTH} levels deep", self.peek_event().start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, AttributeError, OverflowError, IndexError, KeyError):
+            # A constructor given what its tag cannot hold: `!!int abc`, `2020-13-45`, `!!timestamp x`.
+            kind = node.tag.rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {_excerpt(node)} as {_KINDS.get(kind, kind)}", node.start_mark
+            ) from None
+
+
+_KINDS = {"int": "an integer", "float": "a number", "timestamp": "a date", "bool": "true or false",
+          "binary": "base64 data"}
+
+
+def _excerpt(node: Any) -> str:
+    value = node.value if isinstance(node.value, str) else ""
+    return repr(value if len(value) <= 40 else value[:40] + "…") if value else "this value"
+
+
+def _construct_str(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
+    # A double-quoted "\0" or "\ud800" reads as a NUL or a lone surrogate: no database column or page takes one.
+    value = loader.construct_yaml_str(node)
+    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+        raise yaml.constructor.ConstructorError(
+            None, None, "strings must not contain NUL characters or unpaired surrogates (\\0, \\ud800...)",
+            node.start_mark,
+        )
+    return value
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > _MAX_NUMBER_CHARS:
+        raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is too long for a number",
+                                                node.start_mark)
+    value = loader.construct_yaml_int(node)
+    if not -_MAX_INT - 1 <= value <= _MAX_INT:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{_excerpt(node)} is out of range (integers are at most {_MAX_INT:,} either way)",
+            node.start_mark,
+        )
+    return value
+
+
+def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
+    if len(node.value) > _MAX_NUMBER_CHARS:
+        raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is too long for a number",
+                                                node.start_mark)
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is not a finite number",
+                                                node.start_mark)
+    return value
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            raise yaml.constructor.ConstructorError(
+                None, None, "merge keys (<<) are not allowed in connector specs", key_node.start_mark
+            )
         key = loader.construct_object(key_node, deep=True)
         try:
             duplicate = key in seen
@@ -63,6 +149,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_StrictLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 def _yaml_problem(source: str, exc: yaml.YAMLError) -> Problem:
@@ -76,6 +165,13 @@ def parse_spec_text(text: str, *, source: str) -> ConnectorSpec:
     """Parse and validate one spec; raises `SpecError` listing every problem found."""
     if len(text.encode("utf-8", "replace")) > MAX_SPEC_BYTES:
         raise SpecError([Problem(source, "", f"spec is larger than {MAX_SPEC_BYTES // 1024} KiB")])
+    return _parse_memo(text, source)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_memo(text: str, source: str) -> ConnectorSpec:
+    """The valid specs read most recently (a spec is immutable): saving a custom connector checks its text in
+    the form, again in the service, and registers it, all in one request. A refusal is not kept."""
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
     except yaml.YAMLError as exc:
@@ -84,9 +180,11 @@ def parse_spec_text(text: str, *, source: str) -> ConnectorSpec:
         raise SpecError([Problem(source, "", "a spec must be a YAML mapping (key: value pairs)")])
     try:
         spec = ConnectorSpec.model_validate(data)
+        problems = [Problem(source, path, message) for path, message in check_spec(spec)]
     except ValidationError as exc:
         raise SpecError(_problems_from_validation(source, exc)) from None
-    problems = [Problem(source, path, message) for path, message in check_spec(spec)]
+    except RecursionError:  # the depth limit above keeps this from happening; a message still beats a 500
+        raise SpecError([Problem(source, "", "the spec is nested too deeply")]) from None
     if problems:
         raise SpecError(problems)
     return spec.with_source(source)

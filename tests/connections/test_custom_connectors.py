@@ -102,7 +102,7 @@ def catalog_keys(client) -> list[str]:
 def test_upload_form_shows_each_problem_as_the_loader_words_it_and_keeps_the_text(client_for, admin_user, case):
     text, expected = INVALID[case]
     response = client_for(admin_user).post(reverse("custom_connector_create"), {"yaml_text": text})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors["yaml_text"] == expected
     body = page_text(response)
     for problem in expected:
@@ -131,7 +131,7 @@ def test_upload_form_asks_for_a_spec_and_refuses_yaml_that_is_not_a_mapping(clie
     empty = client.post(reverse("custom_connector_create"), {"yaml_text": "  "})
     assert empty.context["form"].non_field_errors() == ["Upload a YAML file or paste the spec."]
     broken = client.post(reverse("custom_connector_create"), {"yaml_text": "key: [unclosed"})
-    assert broken.status_code == 200
+    assert broken.status_code == 400
     assert broken.context["form"].errors["yaml_text"][0].startswith("custom:new: invalid YAML at line")
 
 
