@@ -36,6 +36,7 @@ from recipes.selectors import (
     recipe_for_user_or_404,
     recipes_for_user,
     recipes_page,
+    visible_connection_ids,
     with_editor_data,
 )
 from recipes.templatetags import recipe_editor as editor_markup
@@ -94,7 +95,10 @@ def recipe_editor(request, pk: int):
     return render(request, "recipes/editor.html", _editor_context(request, recipe))
 
 
-def _editor_context(request, recipe: Recipe, **extra) -> dict:
+def _editor_context(request, recipe: Recipe, *, binding_error: tuple[str, list[str]] | None = None,
+                    **extra) -> dict:
+    """What the editor shows. `binding_error` is (app key, messages): a refused binding, shown on that app's
+    connection form."""
     steps = list(recipe.steps.all())
     bindings = {(b.app_key, b.slot): b for b in recipe.bindings.all()}
     errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
@@ -106,18 +110,25 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
     editable = can_edit and not recipe.running
 
     used = list(dict.fromkeys((s.connector_key, s.slot) for s in steps))
-    candidates = candidate_connections_for_user(request.user, used)
+    candidates = candidate_connections_for_user(request.user, used, project=recipe.project)
+    # A recipe page shows nothing of a bound connection the viewer cannot see (one from a project they cannot
+    # access, bound before bindings were kept to the recipe's project): only that there is one.
+    visible = visible_connection_ids(request.user, (b.connection for b in bindings.values()))
     apps = []
     for connector_key, slot in used:
-        spec = _spec(app_key_for(connector_key, slot))
+        app_key = app_key_for(connector_key, slot)
+        spec = _spec(app_key)
         binding = bindings.get((connector_key, slot))
-        connection = binding.connection if binding else None
+        bound = binding.connection if binding else None
+        connection = bound if bound is not None and bound.pk in visible else None
+        usable = connection is not None and connection.project_id == recipe.project_id and connection.owner_id is None
         apps.append({
-            "spec": spec, "key": connector_key, "slot": slot, "app_key": app_key_for(connector_key, slot),
-            "binding": binding, "connection": connection,
-            "ready": bool(connection and connection.status == Connection.Status.CONNECTED)
+            "spec": spec, "key": connector_key, "slot": slot, "app_key": app_key,
+            "binding": binding, "connection": connection, "hidden_connection": bound is not None and connection is None,
+            "ready": bool(usable and connection.status == Connection.Status.CONNECTED)
             or bool(binding and binding.runtime_user),
-            "candidates": _with_bound(candidates.get((connector_key, slot), []), connection),
+            "candidates": _with_bound(candidates.get((connector_key, slot), []), connection if usable else None),
+            "binding_errors": binding_error[1] if binding_error and binding_error[0] == app_key else [],
             "steps": [s for s in steps if (s.connector_key, s.slot) == (connector_key, slot)],
             "offers_secondary": spec is not None and spec.secondary and slot == "primary",
         })
@@ -151,6 +162,8 @@ def _editor_context(request, recipe: Recipe, **extra) -> dict:
         "has_trigger": any(s.is_trigger for s in steps),
         "can_start": may_start and uses_project,
         "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
+        # A refusal for an app without a panel (its steps removed meanwhile) shows above the panels.
+        "binding_errors": binding_error[1] if binding_error and not any(a["binding_errors"] for a in apps) else [],
         **extra,
     }
 
@@ -163,7 +176,8 @@ def _url_per_position(name: str, recipe: Recipe) -> Callable[[int], str]:
 
 
 def _with_bound(candidates: list[ConnectionChoice], connection) -> list[ConnectionChoice]:
-    """The bound connection is always offered, even beyond the first CANDIDATES_PER_APP."""
+    """The bound connection (when it is one the recipe may use) is always offered, even beyond the first
+    CANDIDATES_PER_APP."""
     if connection is None or any(c.pk == connection.pk for c in candidates):
         return candidates
     return [ConnectionChoice.of(connection), *candidates]
@@ -259,6 +273,44 @@ def step_delete(request, pk: int, position: int):
     return redirect(recipe)
 
 
+def _editor_response(request, recipe: Recipe, *, status: int, **extra):
+    """The editor again, as this request left the recipe (with `extra` context: a refusal, a question)."""
+    recipe = with_editor_data(Recipe.objects.filter(pk=recipe.pk)).select_related("project").get()
+    return render(request, "recipes/editor.html", _editor_context(request, recipe, **extra), status=status)
+
+
+def _binding_refused(request, recipe: Recipe, app_key: str, exc: ValidationError):
+    """A refused change to a binding: the editor re-rendered with the reason on that app's connection form, as
+    a form with errors is (nothing was changed)."""
+    return _editor_response(request, recipe, status=200, binding_error=(app_key, exc.messages))
+
+
+def _bind(request, recipe: Recipe, app_key: str, connection_id: str, *, confirm: bool, success: str):
+    """Bind the connection `connection_id` to the app, or show why not. `success` is formatted with the app
+    and connection names.
+
+    The connection is looked up among those the user may use, so one they cannot see gets the same answer as
+    one that does not exist; the service then refuses any outside the recipe's project, whatever the user's
+    access to it."""
+    connection = connections_for_user(request.user, ProjectAccess.USE).filter(
+        pk=parse_id(connection_id) or 0).first()
+    if connection is None:
+        return _binding_refused(request, recipe, app_key, ValidationError(
+            f"Choose one of the connections listed. {services.only_project_connections_message(recipe)}"))
+    try:
+        services.binding_set(recipe=recipe, app_key=app_key, connection=connection, acting_user=request.user,
+                             confirm=confirm)
+    except services.BindingNeedsConfirmation as pending:
+        seen = visible_connection_ids(request.user, [pending.current])
+        current = pending.current if pending.current.pk in seen else None
+        return _editor_response(request, recipe, status=409, switch={
+            "app_key": app_key, "current": current, "new": pending.new, "steps": pending.steps})
+    except ValidationError as exc:
+        return _binding_refused(request, recipe, app_key, exc)
+    messages.success(request, success.format(app=_spec(app_key).name, connection=connection.name))
+    return redirect(_back(recipe, "#connections"))
+
+
 @privilege_required("recipes.change_recipe")
 @require_POST
 def binding_set(request, pk: int):
@@ -267,25 +319,8 @@ def binding_set(request, pk: int):
     app_key = request.POST.get("app_key", "")
     if _spec(app_key) is None:
         raise Http404("No such app")
-    connection_id = request.POST.get("connection", "")
-    connection = connections_for_user(request.user, ProjectAccess.USE).filter(
-        pk=parse_id(connection_id) or 0).first()
-    if connection is None:
-        messages.error(request, "Choose one of the connections listed.")
-        return redirect(recipe)
-    try:
-        services.binding_set(recipe=recipe, app_key=app_key, connection=connection, acting_user=request.user,
-                             confirm=request.POST.get("confirm") == "1")
-    except services.BindingNeedsConfirmation as pending:
-        recipe = with_editor_data(Recipe.objects.filter(pk=recipe.pk)).select_related("project").get()
-        context = _editor_context(request, recipe, switch={"app_key": app_key, "current": pending.current,
-                                                            "new": pending.new, "steps": pending.steps})
-        return render(request, "recipes/editor.html", context, status=409)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"{_spec(app_key).name} now uses “{connection.name}”.")
-    return redirect(_back(recipe, "#connections"))
+    return _bind(request, recipe, app_key, request.POST.get("connection", ""),
+                 confirm=request.POST.get("confirm") == "1", success="{app} now uses “{connection}”.")
 
 
 @privilege_required("recipes.change_recipe")
@@ -298,7 +333,7 @@ def binding_runtime_user(request, pk: int):
         services.binding_set_runtime_user(binding=binding, runtime_user=request.POST.get("runtime_user") == "1",
                                           acting_user=request.user)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        return _binding_refused(request, recipe, app_key_for(binding.app_key, binding.slot), exc)
     return redirect(_back(recipe, "#connections"))
 
 
@@ -325,17 +360,8 @@ def connect_done(request, pk: int):
     connection_id = request.GET.get("connection", "")
     if not pending or pending.get("recipe") != recipe.pk or parse_id(connection_id) is None:
         return redirect(recipe)
-    connection = connections_for_user(request.user, ProjectAccess.USE).filter(pk=parse_id(connection_id)).first()
-    if connection is None:
-        return redirect(recipe)
-    try:
-        services.binding_set(recipe=recipe, app_key=pending["app_key"], connection=connection,
-                             acting_user=request.user, confirm=True)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"“{connection.name}” is connected and used by this recipe.")
-    return redirect(_back(recipe, "#connections"))
+    return _bind(request, recipe, pending["app_key"], connection_id, confirm=True,
+                 success="“{connection}” is connected and used by this recipe.")
 
 
 @privilege_required("recipes.start_recipe")
