@@ -161,6 +161,7 @@ def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
 
     from accounts.models import User
     from accounts.services import project_create
+    from connections.catalog import origin_of
     from connections.credentials import seal_secret
     from connections.models import Connection
     from connections.services import oauth_profile_create
@@ -169,7 +170,8 @@ def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
     user.groups.add(Group.objects.get(name="Builder"))
     project = project_create(name="Benchmark", acting_user=user)
     oauth_profile_create(connector_key="loopback", name="Bench app", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                         acting_user=user, is_default=True)
+                         acting_user=user, is_default=True, endpoints=[f"{base_url}/authorize", f"{base_url}/token"])
+    origin = origin_of(base_url)
     now = timezone.now()
     rows, plan = [], []
     for i in range(count):
@@ -179,7 +181,7 @@ def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
             settings |= {"authorize_url": f"{base_url}/authorize", "token_url": f"{base_url}/token"}
         row = Connection(name=f"Bench {i:05}", connector_key="loopback", project=project, auth_method=kind,
                          settings=settings, status=Connection.Status.CONNECTED, created_by=user, authorized_by=user,
-                         authorized_at=now, last_ok_at=now, identity="ada@example.com")
+                         authorized_at=now, last_ok_at=now, identity="ada@example.com", authorized_origins=[origin])
         if kind == "basic":
             row.username = f"user{i}"
             seal_secret(row, "password", f"pw-user{i}")

@@ -115,7 +115,8 @@ def authorized_connection(server) -> int:
     user.groups.add(Group.objects.get(name="Builder"))
     project = project_create(name="Benchmark", acting_user=user)
     services.oauth_profile_create(connector_key="loopback", name="Loopback app", client_id=server.client_id,
-                                  client_secret=server.client_secret, acting_user=user, is_default=True)
+                                  client_secret=server.client_secret, acting_user=user, is_default=True,
+                                  endpoints=server.endpoints)
     connection = services.connection_create(
         project=project, connector_key="loopback", name="Benchmark account", acting_user=user, auth_method="oauth2",
         settings_values={"base_url": server.base_url, "authorize_url": server.authorize_url,

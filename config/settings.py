@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.utils.csp import CSP
 
 from config.env import env_bool, env_int, env_list, env_str, mandatory_secret
 
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP, under "Security" below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.RefuseNulCharactersMiddleware",  # a 400, not a database error, for %00 in parameters
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -167,9 +169,15 @@ LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 
-# Role given to new sign-ups; SPLICE_SIGNUP_OPEN=0 makes the deployment invite-only.
+# Role given to new sign-ups (with mandatory verification: once they verify their email address);
+# SPLICE_SIGNUP_OPEN=0 makes the deployment invite-only.
 SPLICE_DEFAULT_ROLE = env_str("SPLICE_DEFAULT_ROLE", "Builder")
 SPLICE_SIGNUP_OPEN = env_bool("SPLICE_SIGNUP_OPEN", True)
+# After this many wrong passwords for one account from one network (accounts.adapter adds the client's address to
+# allauth's key), that network waits this many minutes for that account; its owner elsewhere signs in as usual.
+SPLICE_LOGIN_ATTEMPTS = env_int("SPLICE_LOGIN_ATTEMPTS", 5)
+SPLICE_LOGIN_LOCKOUT_MINUTES = env_int("SPLICE_LOGIN_LOCKOUT_MINUTES", 5)
+ACCOUNT_RATE_LIMITS = {"login_failed": f"10/m/ip,{SPLICE_LOGIN_ATTEMPTS}/{SPLICE_LOGIN_LOCKOUT_MINUTES}m/key"}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -199,6 +207,24 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if env_bool("SPLICE_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Plain http is redirected to https, and https answers tell browsers to use nothing else (HSTS, one year).
+SECURE_SSL_REDIRECT = env_bool("SPLICE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SPLICE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 60 * 60)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SPLICE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SPLICE_HSTS_PRELOAD", False)
+# Only the deployment's own scripts, styles and images: no inline code, no eval (htmx is told not to use it,
+# templates/base.html), nothing framed, forms posted only here (the Authorize page adds its connection's
+# authorization server, where its button's POST is redirected: connections.views).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 # --- Static files through whitenoise ---
 STATIC_URL = "static/"
@@ -226,6 +252,10 @@ SPLICE_ALLOW_INSECURE_LOOPBACK = env_bool("SPLICE_ALLOW_INSECURE_LOOPBACK", DEBU
 if SPLICE_ALLOW_INSECURE_LOOPBACK:
     # oauthlib refuses http:// outright; the connector catalog still allows it only for loopback hosts.
     os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
+# The egress policy (connections.egress): host names (`*.` wildcards) and CIDR ranges Splice may connect to
+# although they are internal (loopback, private, link-local... are refused otherwise), and more to refuse.
+SPLICE_EGRESS_ALLOW = env_list("SPLICE_EGRESS_ALLOW")
+SPLICE_EGRESS_DENY = env_list("SPLICE_EGRESS_DENY")
 # Transient failures (timeouts, 5xx, 429) mark a connection "unreachable" only after this long without success.
 SPLICE_UNREACHABLE_AFTER = env_int("SPLICE_UNREACHABLE_AFTER", 30 * 60)
 

@@ -75,8 +75,8 @@ class OAuthProfileAdmin(admin.ModelAdmin):
     list_filter = ["connector_key", "is_default", "from_environment"]
     search_fields = ["name", "connector_key", "client_id"]
     fields = ["name", "connector_key", "client_id", "new_client_secret", "secret_status", "make_default",
-              "client_secret_expires_at", "from_environment", "connections_using", "created_by", "created_at",
-              "updated_at"]
+              "endpoint_lines", "client_secret_expires_at", "from_environment", "connections_using", "created_by",
+              "created_at", "updated_at"]
     readonly_fields = ["secret_status", "from_environment", "connections_using", "created_by", "created_at",
                        "updated_at"]
 
@@ -117,13 +117,14 @@ class OAuthProfileAdmin(admin.ModelAdmin):
         if change:
             saved = oauth_profile_update(
                 profile=obj, acting_user=request.user, name=data["name"], client_id=data["client_id"],
-                client_secret=form.client_secret, is_default=data["make_default"],
+                client_secret=form.client_secret, is_default=data["make_default"], endpoints=form.endpoints(),
                 client_secret_expires_at=data.get("client_secret_expires_at"),
             )
         else:
             saved = oauth_profile_create(connector_key=data["connector_key"], name=data["name"],
                                          client_id=data["client_id"], client_secret=form.client_secret,
-                                         acting_user=request.user, is_default=data["make_default"])
+                                         acting_user=request.user, is_default=data["make_default"],
+                                         endpoints=form.endpoints())
             if data.get("client_secret_expires_at"):
                 saved = oauth_profile_update(profile=saved, acting_user=request.user,
                                              client_secret_expires_at=data["client_secret_expires_at"])

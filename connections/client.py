@@ -5,7 +5,8 @@ connector's `refresh_on` / `invalid_on` rules.
     response = client.request("GET", "/api/me")
     verdict = client.verdict(response)   # None when fine, else a problems.Verdict
 
-Credentials are opened from the vault at the last moment and go only to the app's own URLs.
+Credentials are opened from the vault at the last moment and go only to the origins the connection was
+authorized for (connections.origins); every request passes the egress policy (connections.http).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from django.conf import settings
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth1
 
-from connections.catalog import ConnectorSpec, ResolvedRequest, registry
+from connections.catalog import ConnectorSpec, InvalidValue, ResolvedRequest, origin_of, registry
 from connections.credentials import open_secret
+from connections.egress import EgressRefused
 from connections.http import new_session
 from connections.models import Connection, OAuthProfile
+from connections.origins import check_credentials_may_go, check_profile_registered_for
 from connections.problems import (
     RECOMMENDATIONS,
     ConnectionProblem,
@@ -32,7 +35,11 @@ from connections.problems import (
 from connections.tokens import credentials_refused, ensure_fresh_token
 from connections.vault import Secret, VaultError
 
-__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "spec_for"]
+__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "resolved_auth", "settings_problem", "spec_for"]
+
+# Redirects an app may answer with, and how many a request follows where its connector allows them.
+_REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 3
 
 
 def spec_for(connection: Connection) -> ConnectorSpec:
@@ -43,8 +50,28 @@ def spec_for(connection: Connection) -> ConnectorSpec:
     return registry().get(connection.connector_key)
 
 
-def oauth_client_for(connection: Connection, *, default_profiles: dict | None = None) -> tuple[str, Secret | None]:
-    """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default.
+def settings_problem(exc: InvalidValue) -> Verdict:
+    """Settings that no longer resolve to a request (a custom connector changed, or hostile input): the message
+    names the setting and the rule, never a value."""
+    return Verdict(Kind.OTHER, f"This connection's settings cannot be used: {exc}.",
+                   recommendations=["Edit the connection and correct the setting."])
+
+
+def resolved_auth(connection: Connection, spec: ConnectorSpec | None = None):
+    """The connection's auth method with its URLs resolved; raises ConnectionProblem for settings that do not."""
+    try:
+        return (spec or spec_for(connection)).resolve_auth(
+            connection.auth_method, connection.settings, connection.environment,
+            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
+        )
+    except InvalidValue as exc:
+        raise ConnectionProblem(settings_problem(exc)) from None
+
+
+def oauth_client_for(connection: Connection, *, method=None,
+                     default_profiles: dict | None = None) -> tuple[str, Secret | None]:
+    """(client id, client secret) of the OAuth profile the connection uses: its own, else the app's default;
+    only when the profile is registered for the endpoints `method` (resolved; the connection's by default) uses.
     `default_profiles`: the apps' default profiles already looked up, by connector key (filled in here)."""
     profile = connection.oauth_profile
     if profile is None:
@@ -61,6 +88,8 @@ def oauth_client_for(connection: Connection, *, default_profiles: dict | None = 
                         "An admin adds one under Admin → OAuth profiles.",
             recommendations=["Ask an admin to register Splice with the app and add its client id and secret."],
         ))
+    spec = spec_for(connection)
+    check_profile_registered_for(profile, spec.name, method or resolved_auth(connection, spec))
     return profile.client_id, open_secret(profile, "client_secret")
 
 
@@ -81,11 +110,13 @@ class ConnectionClient:
         self._default_profiles = default_profiles
         self._fresh = fresh
         self._refresh_lease = refresh_lease
-        self.method = self.spec.resolve_auth(
-            connection.auth_method, connection.settings, connection.environment,
-            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
-        )
-        self.base_url = self.method.base_url
+        # Settings that do not resolve fail each request with their reason, not the client's construction.
+        try:
+            self.method = resolved_auth(connection, self.spec)
+        except ConnectionProblem as problem:
+            self.method, self.base_url, self.problem = None, "", problem.verdict
+        else:
+            self.base_url, self.problem = self.method.base_url, None
         self._oauth_client: tuple[str, Secret | None] | None = None
 
     # --- requests -------------------------------------------------------------------------
@@ -100,6 +131,8 @@ class ConnectionClient:
             raise ConnectionProblem(_unreadable_credentials(exc)) from None
 
     def _request(self, method: str, url: str, *, params=None, json=None, data=None, headers=None):
+        if self.problem is not None:
+            raise ConnectionProblem(self.problem)
         url = self._absolute(url)
         if self.method.type == "oauth2":
             self.connection = ensure_fresh_token(self.connection, oauth=self._oauth(), fresh=self._fresh,
@@ -130,17 +163,19 @@ class ConnectionClient:
     # --- internals ------------------------------------------------------------------------
 
     def _absolute(self, url: str) -> str:
-        """Paths join the base URL; absolute URLs must stay on the app's own host (credentials go nowhere else)."""
+        """Paths join the base URL; an absolute URL must be on an origin of the app's (its test's or an
+        operation's own base URL may differ from the base URL)."""
         if "://" not in url:
             return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
-        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:
-            raise ConnectionProblem(Verdict(Kind.OTHER, f"Refusing to send credentials to another host than "
+        if origin_of(url) not in {origin_of(self.base_url), *(self.connection.authorized_origins or ())}:
+            raise ConnectionProblem(Verdict(Kind.OTHER, f"Refusing to send credentials to another address than "
                                                         f"{urlsplit(self.base_url).netloc}."))
         return url
 
     def _oauth(self):
         if self._oauth_client is None:
-            self._oauth_client = oauth_client_for(self.connection, default_profiles=self._default_profiles)
+            self._oauth_client = oauth_client_for(self.connection, method=self.method,
+                                                  default_profiles=self._default_profiles)
         return self.method, self._oauth_client
 
     def _wants_refresh(self, response: requests.Response) -> bool:
@@ -149,13 +184,33 @@ class ConnectionClient:
         return self.spec.response_verdict(response.status_code, response.content) == "refresh"
 
     def _send(self, method: str, url: str, *, params=None, json=None, data=None, headers=None):
+        """One request with credentials, to an origin the connection was authorized for. The app's redirects are
+        followed only where its connector allows them; each hop passes the egress policy again and carries the
+        credentials only to an origin the connection was authorized for."""
+        check_credentials_may_go(self.connection, url)
+        credentials = True
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send_once(method, url, params=params, json=json, data=data, headers=headers,
+                                       credentials=credentials)
+            if not (self.spec.follow_redirects and response.status_code in _REDIRECTS
+                    and response.headers.get("Location")):
+                return response
+            url = urljoin(url, response.headers["Location"])
+            params = None  # the Location is the whole address
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method, json, data = "GET", None, None
+            credentials = origin_of(url) in (self.connection.authorized_origins or ())
+        raise ConnectionProblem(Verdict(Kind.OTHER, f"{self.spec.name} redirected more than {MAX_REDIRECTS} times.",
+                                        recommendations=RECOMMENDATIONS[Kind.OTHER]))
+
+    def _send_once(self, method: str, url: str, *, params, json, data, headers, credentials: bool):
         headers = dict(headers or {})
         params = dict(params or {})
-        auth = self._auth(headers, params)
+        auth = self._auth(headers, params) if credentials else None
         try:
             return self.session.request(method, url, params=params or None, json=json, data=data, headers=headers,
                                         auth=auth, allow_redirects=False)
-        except requests.RequestException as exc:
+        except (requests.RequestException, EgressRefused) as exc:
             raise ConnectionProblem(classify_exception(exc, app=self.spec.name)) from None
 
     def _auth(self, headers: dict, params: dict):

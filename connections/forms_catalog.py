@@ -98,7 +98,10 @@ class CustomConnectorAdminForm(forms.ModelForm):
         model = CustomConnector
         fields = ["yaml", "enabled"]
         widgets = {"yaml": forms.Textarea(attrs={"rows": 30, "cols": 100, "spellcheck": "false",
-                                                 "style": "font-family: monospace"})}
+                                                 "class": "code"})}
+
+    class Media:
+        css = {"all": ["css/admin.css"]}  # a style="" attribute would be blocked by the Content Security Policy
 
     def clean_yaml(self):
         return self.cleaned_data["yaml"].replace("\r\n", "\n")
@@ -130,6 +133,13 @@ class OAuthProfileAdminForm(forms.ModelForm):
     )
     make_default = forms.BooleanField(label="Default for this app", required=False,
                                       help_text="New connections of this app use it unless they pick another.")
+    endpoint_lines = forms.CharField(
+        label="Endpoints", required=False, max_length=8192, widget=forms.Textarea(attrs={"rows": 4, "class": "code"}),
+        help_text="The app's OAuth endpoints this client was registered for, one URL a line; Splice sends the "
+                  "client secret to no other. {name} stands for one part of a host name or path "
+                  "(https://{subdomain}.zendesk.com/oauth/tokens). Leave empty on a new profile for the endpoints "
+                  "the app's spec fixes.",
+    )
 
     class Meta:
         model = OAuthProfile
@@ -143,6 +153,7 @@ class OAuthProfileAdminForm(forms.ModelForm):
             choices.append((profile.connector_key, profile.connector_key))
         self.fields["connector_key"].choices = [("", "---------"), *choices]
         self.fields["make_default"].initial = profile.is_default if profile.pk else True
+        self.fields["endpoint_lines"].initial = "\n".join(profile.endpoints or [])
         if not profile.pk:
             self.fields["new_client_secret"].help_text = "Write-only: it is encrypted and never shown again."
             self.fields["new_client_secret"].required = True
@@ -155,6 +166,20 @@ class OAuthProfileAdminForm(forms.ModelForm):
             for name in ("name", "client_id", "new_client_secret"):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = f"Set from {variables}: change the environment variables instead."
+
+    def clean_endpoint_lines(self) -> str:
+        from connections.services import clean_endpoints
+
+        try:
+            clean_endpoints(self.cleaned_data["endpoint_lines"].splitlines())
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["endpoints"]) from None
+        return self.cleaned_data["endpoint_lines"]
+
+    def endpoints(self) -> list[str] | None:
+        """The endpoints typed, one a line; None on a new profile left empty (the spec's then)."""
+        lines = [line.strip() for line in self.cleaned_data.get("endpoint_lines", "").splitlines() if line.strip()]
+        return lines if lines or self.instance.pk else None
 
     @property
     def client_secret(self) -> Secret | None:

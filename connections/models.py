@@ -38,6 +38,7 @@ class Connection(models.Model):
         CREDENTIALS_INVALID = "credentials_invalid", "Credentials changed or revoked"
         INSUFFICIENT_PERMISSIONS = "insufficient_permissions", "Insufficient permissions"
         UNREACHABLE = "unreachable", "App unreachable"
+        ADDRESS_REFUSED = "address_refused", "Address not allowed"
 
     class Environment(models.TextChoices):
         PRODUCTION = "production", "Production"
@@ -103,7 +104,12 @@ class Connection(models.Model):
     api_secret = models.TextField(blank=True, editable=False)
     secret_settings = models.JSONField(default=dict, blank=True, editable=False,
                                        help_text="Sealed values of the spec's secret_fields, by name.")
+    # Where the credentials may go: the origins (https://host:port) of its URLs when it was authorized.
+    authorized_origins = models.JSONField(default=list, blank=True, editable=False)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    access_token_refresh_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the access token is due for a refresh: a share of its life before it "
+                                         "expires (connections.tokens).")
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
     # Single-flight token refresh: a short lease claimed by one atomic UPDATE, and a version bumped
     # by every credential write so a stale writer cannot overwrite a newer token.
@@ -193,6 +199,11 @@ class OAuthProfile(models.Model):
     from_environment = models.BooleanField(default=False, editable=False,
                                            help_text="Loaded from SPLICE_OAUTH_<KEY>_CLIENT_ID/SECRET.")
     client_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    endpoints = models.JSONField(
+        default=list, blank=True,
+        help_text="The app's OAuth endpoints this client was registered for; its secret goes to no other. "
+                  "A {name} stands for one part of a host name or path (https://{subdomain}.zendesk.com/oauth/tokens).",
+    )
     vault_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     data_key = models.TextField(blank=True, editable=False)
     created_by = models.ForeignKey(conf.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -227,6 +238,9 @@ class OAuthFlow(models.Model):
     code_verifier = models.TextField(blank=True)
     request_token = models.CharField(max_length=255, blank=True)
     request_token_secret = models.TextField(blank=True)
+    origins = models.JSONField(default=list, help_text="The origins being authorized (Connection.authorized_origins).")
+    issuer = models.CharField(max_length=500, blank=True, help_text="RFC 9207: the `iss` the callback must carry.")
+    issuer_required = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -249,6 +263,7 @@ class AuditEvent(models.Model):
         TESTED = "tested", "Tested"
         STATUS_CHANGED = "status_changed", "Status changed"
         SETTINGS_CHANGED = "settings_changed", "Settings changed"
+        ORIGIN_CHANGED = "origin_changed", "Address changed; credentials erased"
         TOKEN_REFRESHED = "token_refreshed", "Token refreshed"
         DISCONNECTED = "disconnected", "Disconnected"
         DELETED = "deleted", "Deleted"

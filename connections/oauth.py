@@ -1,9 +1,11 @@
 """OAuth authorization flows: 2.0 authorization code with PKCE (S256), 2.0 client credentials, and
 three-legged OAuth 1.0a, through requests-oauthlib.
 
-What the callback needs (state, PKCE verifier, OAuth 1.0a request token) stays on the server in an
-`OAuthFlow` row: single use, bound to the user and session that began it, expiring after
-SPLICE_OAUTH_FLOW_TTL seconds. The redirect URI comes from SPLICE_BASE_URL, never from the request.
+What the callback needs (state, PKCE verifier, OAuth 1.0a request token, the origins being authorized, the
+expected issuer) stays on the server in an `OAuthFlow` row: single use, bound to the user and session that
+began it, expiring after SPLICE_OAUTH_FLOW_TTL seconds. The redirect URI comes from SPLICE_BASE_URL, never
+from the request. As RFC 9700 asks: PKCE S256 on every authorization-code flow, and the RFC 9207 `iss` of the
+authorization response checked against the issuer Splice sent the person to.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from requests_oauthlib import OAuth1Session, OAuth2Session
+from requests_oauthlib import OAuth1Session
 
 from accounts.models import User
-from connections.client import oauth_client_for, spec_for
+from connections.catalog import InvalidValue
+from connections.client import oauth_client_for, resolved_auth, spec_for
 from connections.credentials import get_vault, row_context
+from connections.http import new_session, oauth1_session, oauth2_session
 from connections.models import AuditEvent, Connection, OAuthFlow
-from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
+from connections.origins import origins_for_settings
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict, classify_exception
 from connections.services import TestOutcome, audit_record, connection_store_tokens
 from connections.tokens import (
     client_auth,
@@ -59,10 +64,16 @@ def _session_hash(session_key: str | None) -> str:
 
 
 def _resolved_method(connection: Connection):
-    return spec_for(connection).resolve_auth(
-        connection.auth_method, connection.settings, connection.environment,
-        allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
-    )
+    return resolved_auth(connection)
+
+
+def _origins(connection: Connection) -> list[str]:
+    try:
+        return origins_for_settings(connection)
+    except InvalidValue as exc:
+        from connections.client import settings_problem
+
+        raise ConnectionProblem(settings_problem(exc)) from None
 
 
 def _seal(connection: Connection, field: str, value: str) -> str:
@@ -90,22 +101,24 @@ def connection_authorize_begin(*, connection: Connection, acting_user: User, ses
     Raises ConnectionProblem when the app cannot be reached (OAuth 1.0a asks it for a request token first).
     """
     method = _resolved_method(connection)
-    client_id, client_secret = oauth_client_for(connection)
+    client_id, client_secret = oauth_client_for(connection, method=method)
     state = secrets.token_urlsafe(32)
     flow = OAuthFlow(
         state=state, connection=connection, user=acting_user, session_key_hash=_session_hash(session_key),
-        reauthorize=connection.authorized_at is not None,
+        reauthorize=connection.authorized_at is not None, origins=_origins(connection),
         expires_at=timezone.now() + timedelta(seconds=settings.SPLICE_OAUTH_FLOW_TTL),
     )
     if method.type == "oauth2":
         if method.grant != "authorization_code":
             raise ValueError("client-credentials connections are authorized without a browser")
+        flow.issuer, flow.issuer_required = _expected_issuer(connection, method)
+        # PKCE with S256 whatever the spec says (RFC 9700 §2.1.1); servers that do not know it ignore it.
         verifier, challenge = _pkce_pair()
         flow.code_verifier = _seal(connection, _VERIFIER_FIELD, verifier)
         scopes = [*method.scopes.default, *connection.scopes]
-        oauth = OAuth2Session(client_id, redirect_uri=oauth_redirect_uri(), scope=scopes or None, state=state)
-        extra = {"code_challenge": challenge, "code_challenge_method": "S256"} if method.pkce else {}
-        url, _ = oauth.authorization_url(method.authorize_url, **extra, **method.authorize_params)
+        oauth = oauth2_session(client_id, redirect_uri=oauth_redirect_uri(), scope=scopes or None, state=state)
+        url, _ = oauth.authorization_url(method.authorize_url, code_challenge=challenge, code_challenge_method="S256",
+                                         **method.authorize_params)
     elif method.type == "oauth1":
         oauth = _oauth1_session(method, client_id, client_secret, callback_uri=f"{oauth_redirect_uri()}?state={state}")
         with token_endpoint_errors(refused="The app refused Splice's request token"):
@@ -119,9 +132,55 @@ def connection_authorize_begin(*, connection: Connection, acting_user: User, ses
     return url
 
 
+def _expected_issuer(connection: Connection, method) -> tuple[str, bool]:
+    """RFC 9207: the issuer the authorization response must name (the spec's, else its metadata's), and whether
+    the response must carry `iss` (the metadata's authorization_response_iss_parameter_supported)."""
+    spec = spec_for(connection)
+    issuer = _optional_url(spec, method.issuer, connection)
+    metadata_url = _optional_url(spec, method.metadata_url, connection)
+    if not metadata_url:
+        return issuer, False
+    try:
+        with new_session() as session:
+            response = session.get(metadata_url, headers={"Accept": "application/json"}, allow_redirects=False)
+        metadata = response.json() if response.status_code == 200 else None
+    except Exception as exc:  # noqa: BLE001 (any failure to read it is the app being unreachable)
+        raise ConnectionProblem(classify_exception(exc, app=spec.name)) from None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("issuer"), str):
+        raise ConnectionProblem(Verdict(
+            Kind.TRANSIENT, f"{spec.name}'s authorization server metadata could not be read "
+                            f"(HTTP {response.status_code}).", recommendations=RECOMMENDATIONS[Kind.TRANSIENT]))
+    return issuer or metadata["issuer"], metadata.get("authorization_response_iss_parameter_supported") is True
+
+
+def _optional_url(spec, template: str | None, connection: Connection) -> str:
+    """A URL template of the spec resolved with the connection's settings; "" when it or a setting is unset."""
+    if not template:
+        return ""
+    try:
+        return spec.resolve_url(template, connection.settings,
+                                allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+    except InvalidValue:
+        return ""
+
+
+def _check_issuer(params: dict, flow: OAuthFlow) -> None:
+    """RFC 9207 §2.4: an `iss` that is not the issuer Splice sent the person to is a mix-up; refuse it, and
+    refuse a response without `iss` from a server that says it always sends one."""
+    iss = params.get("iss")
+    if iss is not None and flow.issuer and iss != flow.issuer:
+        raise ConnectionProblem(credentials_refused(
+            "The authorization response names another authorization server (iss) than the one Splice sent you "
+            "to, so Splice did not use it. Start the authorization again."))
+    if iss is None and flow.issuer_required:
+        raise ConnectionProblem(credentials_refused(
+            "The authorization response has no iss parameter although the app's authorization server always "
+            "sends one, so Splice did not use it. Start the authorization again."))
+
+
 def _oauth1_session(method, client_id, client_secret, **kwargs) -> OAuth1Session:
     rsa = method.signature_method == "RSA-SHA1"
-    return OAuth1Session(
+    return oauth1_session(
         client_id,
         client_secret=None if rsa else (client_secret.reveal() if client_secret else None),
         signature_method=method.signature_method,
@@ -155,12 +214,17 @@ def connection_authorize_complete(*, params: dict, acting_user: User, session_ke
     with transaction.atomic():
         flow = _claim(state, acting_user, session_key)
     connection = flow.connection
-    method = _resolved_method(connection)
     try:
+        method = _resolved_method(connection)
+        if method.type == "oauth2":
+            _check_issuer(params, flow)
         declined = params.get("error") or ("denied" in params and "access_denied")
         if declined:
             raise ConnectionProblem(_declined(str(declined), params.get("error_description")))
-        client_id, client_secret = oauth_client_for(connection)
+        if _origins(connection) != flow.origins:
+            raise ConnectionProblem(credentials_refused(
+                "The connection's addresses changed while it was being authorized. Start the authorization again."))
+        client_id, client_secret = oauth_client_for(connection, method=method)
         if method.type == "oauth2":
             tokens = _exchange_code(method, (client_id, client_secret), params, connection, flow)
             token_secret = None
@@ -171,7 +235,7 @@ def connection_authorize_complete(*, params: dict, acting_user: User, session_ke
                      summary=problem.verdict.message, details={"reason": problem.verdict.kind})
         return connection, TestOutcome(ok=False, verdict=problem.verdict)
     outcome = connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens,
-                                      token_secret=token_secret, ip=ip)
+                                      token_secret=token_secret, origins=flow.origins, ip=ip)
     connection.refresh_from_db()
     return connection, outcome
 
@@ -192,11 +256,11 @@ def _exchange_code(method, client, params: dict, connection: Connection, flow: O
     if not code:
         raise ConnectionProblem(credentials_refused("The app's response has no authorization code."))
     client_id, _ = client
-    oauth = OAuth2Session(client_id, redirect_uri=oauth_redirect_uri(), state=flow.state)
-    extra = {"code_verifier": _open(connection, _VERIFIER_FIELD, flow.code_verifier).reveal()} if method.pkce else {}
+    oauth = oauth2_session(client_id, redirect_uri=oauth_redirect_uri(), state=flow.state)
+    verifier = _open(connection, _VERIFIER_FIELD, flow.code_verifier).reveal()
     with token_endpoint_errors():
         token = oauth.fetch_token(method.token_url, code=code, timeout=settings.SPLICE_HTTP_TIMEOUT,
-                                  **client_auth(method, client, fetch=True), **extra)
+                                  code_verifier=verifier, **client_auth(method, client, fetch=True))
     return token_set_from_response(token, refresh_expires_in=method.refresh_token_expires_in)
 
 
@@ -219,11 +283,13 @@ def _exchange_verifier(method, client, params: dict, connection: Connection, flo
 def connection_authorize_client_credentials(*, connection: Connection, acting_user: User,
                                             ip: str | None = None) -> TestOutcome:
     """OAuth 2.0 client credentials: no browser; get a token and test it."""
-    method = _resolved_method(connection)
     try:
-        tokens = client_credentials_token(method, oauth_client_for(connection))
+        method = _resolved_method(connection)
+        origins = _origins(connection)
+        tokens = client_credentials_token(method, oauth_client_for(connection, method=method))
     except ConnectionProblem as problem:
         audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
                      summary=problem.verdict.message, details={"reason": problem.verdict.kind})
         return TestOutcome(ok=False, verdict=problem.verdict)
-    return connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens, ip=ip)
+    return connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens, origins=origins,
+                                   ip=ip)

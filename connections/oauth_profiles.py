@@ -21,7 +21,7 @@ from connections.catalog import UnknownConnector, registry
 from connections.credentials import open_secret, seal_secret
 from connections.models import OAuthProfile
 from connections.secrets import Secret
-from connections.services import oauth_profile_create
+from connections.services import clean_endpoints, oauth_profile_create
 
 __all__ = [
     "ENV_PROFILE_NAME",
@@ -40,9 +40,10 @@ _UNSET: object = object()
 @transaction.atomic
 def oauth_profile_update(*, profile: OAuthProfile, acting_user: User | None, name: str | None = None,
                          client_id: str | None = None, client_secret: str | Secret | None = None,
-                         is_default: bool | None = None,
+                         is_default: bool | None = None, endpoints: list[str] | None = None,
                          client_secret_expires_at: datetime | None | object = _UNSET) -> OAuthProfile:
-    """Change a profile; a blank or missing ``client_secret`` keeps the current one.
+    """Change a profile; a blank or missing ``client_secret`` keeps the current one. ``endpoints``: the app's
+    OAuth endpoints the client is registered for (connections.services.oauth_profile_create).
 
     Making a profile the default takes that role from the app's previous default. The connector is
     fixed: connections that use the profile belong to that app.
@@ -53,6 +54,9 @@ def oauth_profile_update(*, profile: OAuthProfile, acting_user: User | None, nam
         if value is not None and getattr(profile, attr) != value.strip():
             setattr(profile, attr, value.strip())
             fields.append(attr)
+    if endpoints is not None and (cleaned := clean_endpoints(endpoints)) != profile.endpoints:
+        profile.endpoints = cleaned
+        fields.append("endpoints")
     if client_secret_expires_at is not _UNSET and profile.client_secret_expires_at != client_secret_expires_at:
         profile.client_secret_expires_at = client_secret_expires_at
         fields.append("client_secret_expires_at")

@@ -14,6 +14,8 @@ from enum import StrEnum
 import requests
 from django.utils import timezone
 
+from connections.egress import REFUSED_MESSAGE, EgressRefused
+
 __all__ = [
     "RECOMMENDATIONS",
     "ConnectionProblem",
@@ -29,6 +31,7 @@ class Kind(StrEnum):
     CREDENTIALS_INVALID = "credentials_invalid"
     INSUFFICIENT_PERMISSIONS = "insufficient_permissions"
     TRANSIENT = "transient"
+    ADDRESS_REFUSED = "address_refused"
     OTHER = "other"
 
 
@@ -47,11 +50,21 @@ _WAIT = (
     "address settings."
 )
 
+_CHECK_ADDRESS = (
+    "Check the connection's address settings (its base URL and OAuth addresses): Splice connects only to "
+    "public addresses."
+)
+_ASK_ADMIN_TO_ALLOW = (
+    "If the app really lives on an internal network, ask an admin to allow its host name or address range "
+    "with SPLICE_EGRESS_ALLOW."
+)
+
 RECOMMENDATIONS: dict[str, list[str]] = {
     Kind.CREDENTIALS_INVALID: [_VERIFY_CREDENTIALS, _REAUTHORIZE],
     Kind.INSUFFICIENT_PERMISSIONS: [_VERIFY_PERMISSIONS, _REAUTHORIZE],
     "unreachable": [_WAIT, _VERIFY_CREDENTIALS],
     Kind.TRANSIENT: [_WAIT],
+    Kind.ADDRESS_REFUSED: [_CHECK_ADDRESS, _ASK_ADMIN_TO_ALLOW],
     Kind.OTHER: [_VERIFY_PERMISSIONS, _VERIFY_CREDENTIALS, _REAUTHORIZE],
 }
 
@@ -106,7 +119,10 @@ def classify_status(status: int, *, headers=None, connector_says_invalid: bool =
 
 
 def classify_exception(exc: Exception, *, app: str = "The app") -> Verdict:
-    """Timeouts, DNS and connection errors are transient; the message names the kind, not the URL's query."""
+    """Timeouts, DNS and connection errors are transient; the message names the kind, not the URL's query.
+    A refusal of the egress policy is not: the same message for every refused address, whatever is there."""
+    if isinstance(exc, EgressRefused):
+        return _verdict(Kind.ADDRESS_REFUSED, REFUSED_MESSAGE)
     if isinstance(exc, requests.Timeout):
         return _verdict(Kind.TRANSIENT, f"{app} did not answer in time.")
     if isinstance(exc, requests.ConnectionError):

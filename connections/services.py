@@ -16,11 +16,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Project, User
-from connections.catalog import InvalidSettings, registry
+from connections.catalog import InvalidSettings, InvalidValue, registry
 from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_secret_setting
+from connections.egress import REFUSED_MESSAGE, EgressRefused, egress_policy
 from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthProfile
+from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
 
@@ -28,9 +31,12 @@ __all__ = [
     "ConnectionInUse",
     "TestOutcome",
     "audit_record",
+    "clean_endpoints",
     "connection_create",
     "connection_delete",
     "connection_disconnect",
+    "connection_has_credentials",
+    "connection_origin_change",
     "connection_audit_tested",
     "connection_probe",
     "connection_record_check",
@@ -121,27 +127,65 @@ def connection_create(
 
 
 def _clean_settings(spec, method_key: str, values: dict) -> dict:
+    """The spec's rules, and the egress policy on every URL setting as far as the URL alone tells (a literal
+    internal address or a denied name); the policy checks the addresses names resolve to at each request."""
     try:
-        return spec.clean_settings(values, method=method_key,
-                                   allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+        cleaned = spec.clean_settings(values, method=method_key,
+                                      allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
     except InvalidSettings as exc:
         raise ValidationError({f"setting_{name}": message for name, message in exc.errors.items()}) from None
+    refused = {}
+    for name, value in cleaned.items():
+        if spec.settings[name].type == "url":
+            try:
+                egress_policy().check_url(value)
+            except EgressRefused:
+                refused[f"setting_{name}"] = REFUSED_MESSAGE
+    if refused:
+        raise ValidationError(refused)
+    return cleaned
+
+
+def connection_has_credentials(connection: Connection) -> bool:
+    return connection.authorized_at is not None or any(
+        getattr(connection, name) for name in CONNECTION_SECRET_FIELDS) or bool(connection.secret_settings)
+
+
+def connection_origin_change(*, connection: Connection, settings_values: dict) -> tuple[list[str], list[str]] | None:
+    """(old origins, new origins) when these settings would send the connection's requests to other origins than
+    it was authorized for (its credentials would then be erased); None when they would not, or when it holds no
+    credentials. Raises ValidationError for settings that are not valid."""
+    if not connection_has_credentials(connection):
+        return None
+    spec = registry().get(connection.connector_key)
+    cleaned = _clean_settings(spec, connection.auth_method, settings_values)
+    try:
+        new = origins_for_settings(connection, cleaned)
+    except InvalidValue as exc:
+        raise ValidationError({f"setting_{exc.field}": str(exc)}) from None
+    old = list(connection.authorized_origins or ())
+    return (old, new) if new != old else None
 
 
 @transaction.atomic
 def connection_update(*, connection: Connection, acting_user: User, name: str | None = None,
                       description: str | None = None, tags: list[str] | None = None,
                       settings_values: dict | None = None, ip: str | None = None) -> Connection:
-    """Edit the non-secret parts. New credentials go through connection_set_credentials (tested first)."""
+    """Edit the non-secret parts. New credentials go through connection_set_credentials (tested first).
+
+    Settings that move the connection's requests to another origin erase its credentials, which were authorized
+    for the old ones only: the connection is "not connected" until it is authorized again (audited, with both)."""
     changes: dict[str, list] = {}
     for attr, value in (("name", name), ("description", description), ("tags", tags)):
         if value is not None and getattr(connection, attr) != value:
             changes[attr] = [getattr(connection, attr), value]
             setattr(connection, attr, value.strip() if isinstance(value, str) else value)
+    moved = None
     if settings_values is not None:
         spec = registry().get(connection.connector_key)
         cleaned = _clean_settings(spec, connection.auth_method, settings_values)
         if cleaned != connection.settings:
+            moved = connection_origin_change(connection=connection, settings_values=cleaned)
             changes["settings"] = [connection.settings, cleaned]
             connection.settings = cleaned
     if not changes:
@@ -154,12 +198,32 @@ def connection_update(*, connection: Connection, acting_user: User, name: str | 
         raise ValidationError({"name": "A connection with this name already exists in this project."}) from None
     audit_record(connection=connection, action=AuditEvent.Action.SETTINGS_CHANGED, actor=acting_user, ip=ip,
                  summary=f"Changed {', '.join(changes)}", details={"changes": changes})
+    if moved is not None:
+        old, new = moved
+        _erase_credentials(connection, status=Status.NOT_CONNECTED, authorized_at=None, authorized_by=None,
+                           identity="")
+        audit_record(connection=connection, action=AuditEvent.Action.ORIGIN_CHANGED, actor=acting_user, ip=ip,
+                     summary=f"Address changed from {', '.join(old) or '—'} to {', '.join(new)}: credentials erased, "
+                             "not connected until authorized again",
+                     details={"from_origins": old, "to_origins": new})
     return connection
+
+
+def _erase_credentials(connection: Connection, *, status: str, **also) -> None:
+    """Erase the stored credentials and where they could go; the token version moves so no refresh writes back."""
+    Connection.objects.filter(pk=connection.pk).update(
+        **{name: "" for name in CONNECTION_SECRET_FIELDS}, secret_settings={}, authorized_origins=[], status=status,
+        error_reason="", error_message="", error_since=None, access_token_expires_at=None,
+        access_token_refresh_at=None, refresh_token_expires_at=None, token_version=F("token_version") + 1,
+        updated_at=timezone.now(), **also,
+    )
+    connection.refresh_from_db()
 
 
 # --- credentials (Basic, API key) ---------------------------------------------------------------
 
 
+@sensitive_variables()
 def connection_set_credentials(*, connection: Connection, acting_user: User, credentials: dict,
                                secret_settings: dict | None = None, ip: str | None = None) -> TestOutcome:
     """Check new credentials with the connector's test request, and keep them only if they work.
@@ -178,6 +242,12 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     for secret_name, value in (secret_settings or {}).items():
         seal_secret_setting(candidate, secret_name, value)
 
+    try:
+        candidate.authorized_origins = origins_for_settings(candidate)
+    except InvalidValue as exc:
+        from connections.client import settings_problem
+
+        return TestOutcome(ok=False, verdict=settings_problem(exc))
     outcome = _run_test(connection_client(candidate))
     reauthorize = connection.authorized_at is not None
     if not outcome.ok:
@@ -191,6 +261,7 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
             data_key=candidate.data_key,
             username=candidate.username, password=candidate.password, api_key=candidate.api_key,
             api_secret=candidate.api_secret, secret_settings=candidate.secret_settings,
+            authorized_origins=candidate.authorized_origins,
             token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
         )
         _authorized(connection, acting_user, outcome, reauthorize=reauthorize, ip=ip,
@@ -198,9 +269,9 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     return outcome
 
 
-def connection_store_tokens(*, connection: Connection, acting_user: User, tokens, token_secret: Secret | None = None,
-                            ip: str | None = None) -> TestOutcome:
-    """Keep the tokens an OAuth flow produced, then test the connection with them."""
+def connection_store_tokens(*, connection: Connection, acting_user: User, tokens, origins: list[str],
+                            token_secret: Secret | None = None, ip: str | None = None) -> TestOutcome:
+    """Keep the tokens an OAuth flow produced, for the origins it authorized, then test the connection with them."""
     from connections.client import connection_client
 
     reauthorize = connection.authorized_at is not None
@@ -213,8 +284,9 @@ def connection_store_tokens(*, connection: Connection, acting_user: User, tokens
     with transaction.atomic():
         Connection.objects.filter(pk=row.pk).update(
             data_key=row.data_key, access_token=row.access_token, refresh_token=row.refresh_token,
-            previous_refresh_token="", token_secret=row.token_secret,
-            access_token_expires_at=tokens.access_expires_at, refresh_token_expires_at=tokens.refresh_expires_at,
+            previous_refresh_token="", token_secret=row.token_secret, authorized_origins=list(origins),
+            access_token_expires_at=tokens.access_expires_at, access_token_refresh_at=tokens.refresh_at,
+            refresh_token_expires_at=tokens.refresh_expires_at,
             token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
         )
     row.refresh_from_db()
@@ -245,10 +317,15 @@ def _authorized(connection: Connection, acting_user: User, outcome: TestOutcome,
 
 def _run_test(client) -> TestOutcome:
     """Send the connector's test request through `client` and say what it means."""
+    from connections.client import settings_problem
+
     spec, connection = client.spec, client.connection
     try:
-        resolved = spec.test_request(connection.settings, connection.environment, method=connection.auth_method,
-                                     allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+        try:
+            resolved = spec.test_request(connection.settings, connection.environment, method=connection.auth_method,
+                                         allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+        except ValueError as exc:  # the catalog's InvalidValue, or a path that would leave the base URL
+            raise ConnectionProblem(settings_problem(exc)) from None
         response = client.send(resolved)
     except ConnectionProblem as problem:
         return TestOutcome(ok=False, verdict=problem.verdict, status_code=problem.verdict.status_code)
@@ -302,6 +379,7 @@ def connection_audit_tested(*, connection: Connection, outcome: TestOutcome, act
 _REASON_FOR_KIND = {
     Kind.CREDENTIALS_INVALID: Reason.CREDENTIALS_INVALID,
     Kind.INSUFFICIENT_PERMISSIONS: Reason.INSUFFICIENT_PERMISSIONS,
+    Kind.ADDRESS_REFUSED: Reason.ADDRESS_REFUSED,
 }
 
 
@@ -413,27 +491,44 @@ def recipes_using(connection: Connection):
     return Recipe.objects.filter(bindings__connection=connection).distinct()
 
 
-@transaction.atomic
 def connection_disconnect(*, connection: Connection, acting_user: User, force: bool = False,
                           ip: str | None = None) -> Connection:
-    """Erase the credentials and mark the connection disconnected. Running recipes need `force`."""
+    """Revoke the tokens at the app where its connector says how (RFC 7009), erase the credentials and mark the
+    connection disconnected, whether or not the app confirmed. Running recipes need `force`."""
     running = list(running_recipes_using(connection))
     if running and not force:
         raise ConnectionInUse(
             f"{len(running)} running recipe(s) use this connection; disconnecting will stop them from working.",
             running,
         )
-    previous = connection.status
-    Connection.objects.filter(pk=connection.pk).update(
-        **{name: "" for name in CONNECTION_SECRET_FIELDS}, secret_settings={}, status=Status.DISCONNECTED,
-        error_reason="", error_message="", error_since=None, access_token_expires_at=None,
-        refresh_token_expires_at=None, token_version=F("token_version") + 1, updated_at=timezone.now(),
-    )
-    connection.refresh_from_db()
-    audit_record(connection=connection, action=AuditEvent.Action.DISCONNECTED, actor=acting_user, ip=ip,
-                 summary="Disconnected; credentials erased" + (" (running recipes affected)" if running else ""),
-                 details={"from": previous, "running_recipes": [r.pk for r in running]})
+    revocation = _revoke(connection)  # before the transaction: no row lock held across the app's answer
+    with transaction.atomic():
+        previous = connection.status
+        _erase_credentials(connection, status=Status.DISCONNECTED)
+        details = {"from": previous, "running_recipes": [r.pk for r in running]}
+        summary = "Disconnected; credentials erased" + (" (running recipes affected)" if running else "")
+        if revocation:
+            details["revocation"] = revocation
+            summary += f"; tokens {revocation}"
+        audit_record(connection=connection, action=AuditEvent.Action.DISCONNECTED, actor=acting_user, ip=ip,
+                     summary=summary, details=details)
     return connection
+
+
+def _revoke(connection: Connection) -> str:
+    """What became of the connection's OAuth 2.0 tokens at the app ("" when it offers no revocation)."""
+    from connections.client import oauth_client_for, resolved_auth
+    from connections.tokens import revoke_tokens
+
+    if connection.status == Status.DISCONNECTED:
+        return ""
+    try:
+        method = resolved_auth(connection)
+        if method.type != "oauth2" or not method.revoke_url:
+            return ""
+        return revoke_tokens(connection, oauth=(method, oauth_client_for(connection, method=method)))
+    except ConnectionProblem as problem:
+        return f"not revoked: {problem.verdict.message}"
 
 
 @transaction.atomic
@@ -454,19 +549,43 @@ def connection_delete(*, connection: Connection, acting_user: User, ip: str | No
 
 @transaction.atomic
 def oauth_profile_create(*, connector_key: str, name: str, client_id: str, client_secret: str | Secret,
-                         acting_user: User | None, is_default: bool = False) -> OAuthProfile:
-    """Register the client id and secret a deployment got from an app; the secret is sealed at once."""
+                         acting_user: User | None, is_default: bool = False,
+                         endpoints: list[str] | None = None) -> OAuthProfile:
+    """Register the client id and secret a deployment got from an app; the secret is sealed at once.
+
+    `endpoints`: the app's OAuth endpoints the client was registered for (its secret goes to no other); by
+    default those the app's spec fixes. An app whose endpoints are settings (the HTTP connector) has none
+    unless they are given, so its connections cannot send the secret to an address a person typed."""
     spec = registry().get(connector_key)
     if not spec.has_oauth:
         raise ValidationError({"connector_key": f"{spec.name} does not use OAuth."})
+    endpoints = spec.oauth_endpoint_templates() if endpoints is None else clean_endpoints(endpoints)
     if is_default:
         OAuthProfile.objects.filter(connector_key=spec.primary_key, is_default=True).update(is_default=False)
     profile = OAuthProfile(connector_key=spec.primary_key, name=name.strip(), client_id=client_id.strip(),
-                           is_default=is_default, created_by=acting_user)
+                           is_default=is_default, created_by=acting_user, endpoints=endpoints)
     seal_secret(profile, "client_secret", client_secret)
     profile.full_clean(exclude=["data_key", "client_secret"])
     profile.save()
     return profile
+
+
+def clean_endpoints(endpoints: list[str]) -> list[str]:
+    """Registered endpoints: https URLs (http for local servers where allowed) whose {name}s stand for one part."""
+    from connections.catalog.urls import PLACEHOLDER_RE, check_https_url
+
+    cleaned = []
+    for endpoint in endpoints:
+        endpoint = endpoint.strip()
+        if not endpoint:
+            continue
+        try:
+            check_https_url(PLACEHOLDER_RE.sub("x", endpoint), field="endpoints",
+                            allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+        except InvalidValue:
+            raise ValidationError({"endpoints": f"{endpoint[:200]} is not an https URL."}) from None
+        cleaned.append(endpoint)
+    return list(dict.fromkeys(cleaned))
 
 
 @transaction.atomic

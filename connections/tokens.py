@@ -32,11 +32,11 @@ from oauthlib.oauth1 import OAuth1Error
 from oauthlib.oauth2 import BackendApplicationClient, InsecureTransportError, OAuth2Error, WebApplicationClient
 from oauthlib.oauth2.rfc6749.utils import is_secure_transport
 from requests.auth import HTTPBasicAuth
-from requests_oauthlib import OAuth2Session
 
 from connections.credentials import open_secret, sealed_for
-from connections.http import new_session
+from connections.http import new_session, oauth2_session
 from connections.models import Connection
+from connections.origins import check_credentials_may_go
 from connections.problems import (
     RECOMMENDATIONS,
     ConnectionProblem,
@@ -56,14 +56,17 @@ __all__ = [
     "oauth_error_verdict",
     "refresh_leases_claim",
     "refresh_leases_release",
+    "revoke_tokens",
     "token_endpoint_errors",
     "token_set_from_response",
 ]
 
 logger = logging.getLogger(__name__)
 
-# Refresh this long before the access token expires, so a request never leaves with a dying token.
-EXPIRY_SKEW = timedelta(seconds=60)
+# Refresh this long before the access token expires, so a request never leaves with a dying token: a quarter of
+# its lifetime, at most a minute (a fixed minute would refresh a token living a minute or less at every use).
+REFRESH_MARGIN_SHARE = 0.25
+MAX_REFRESH_MARGIN = timedelta(seconds=60)
 # Waiters re-read the row, backing off from 20 ms to 250 ms: at a fixed 20 ms, a few hundred waiters keep the
 # database so busy that the one writing the new tokens is held up for seconds (long enough to time out).
 _POLL_SECONDS = 0.02
@@ -76,19 +79,37 @@ class TokenSet:
     refresh_token: Secret | None
     access_expires_at: datetime | None
     refresh_expires_at: datetime | None
+    refresh_at: datetime | None = None  # when the access token is due for a refresh (before it expires)
+
+
+# Lifetimes an app states are believed up to this long (an absurd `expires_in` must not overflow a date).
+MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
+
+
+def _seconds(value) -> int | None:
+    """A lifetime in seconds as an app sent it (a number, or digits in a string); None when unreadable."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        seconds = int(float(value)) if not isinstance(value, int) else value
+    except (ValueError, OverflowError):
+        return None
+    return min(seconds, MAX_LIFETIME_SECONDS) if seconds > 0 else None
 
 
 def token_set_from_response(token: dict, *, refresh_expires_in: int | None = None) -> TokenSet:
     """Tokens from a token-endpoint response; the refresh token's life from the response or the spec."""
     now = timezone.now()
-    expires_in = token.get("expires_in")
-    refresh_in = token.get("refresh_token_expires_in") or refresh_expires_in
+    expires_in = _seconds(token.get("expires_in"))
+    refresh_in = _seconds(token.get("refresh_token_expires_in")) or _seconds(refresh_expires_in)
     refresh = token.get("refresh_token")
+    lifetime = timedelta(seconds=int(expires_in)) if expires_in else None
     return TokenSet(
         access_token=Secret(str(token["access_token"])),
         refresh_token=Secret(str(refresh)) if refresh else None,
-        access_expires_at=now + timedelta(seconds=int(expires_in)) if expires_in else None,
+        access_expires_at=now + lifetime if lifetime else None,
         refresh_expires_at=now + timedelta(seconds=int(refresh_in)) if refresh_in else None,
+        refresh_at=now + lifetime - min(MAX_REFRESH_MARGIN, lifetime * REFRESH_MARGIN_SHARE) if lifetime else None,
     )
 
 
@@ -98,7 +119,11 @@ def _lease_seconds() -> float:
 
 def _needs_refresh(row: Connection) -> bool:
     expires = row.access_token_expires_at
-    return not row.access_token or (expires is not None and expires <= timezone.now() + EXPIRY_SKEW)
+    if not row.access_token:
+        return True
+    if expires is None:
+        return False
+    return min(row.access_token_refresh_at or expires - MAX_REFRESH_MARGIN, expires) <= timezone.now()
 
 
 def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None, fresh: bool = False,
@@ -116,11 +141,15 @@ def ensure_fresh_token(connection: Connection, *, stale_version: int | None = No
     deadline = time.monotonic() + _lease_seconds() + settings.SPLICE_HTTP_TIMEOUT + 5
     poll = _POLL_SECONDS
     waited = False
+    seen_version = stale_version
     while True:
         row = connection if fresh else Connection.objects.get(pk=connection.pk)
         fresh = False
-        moved_on = stale_version is not None and row.token_version != stale_version
-        if moved_on or (stale_version is None and not _needs_refresh(row)):
+        if seen_version is None:
+            seen_version = row.token_version
+        # A refresh someone made meanwhile produced this token: use it, rather than decide afresh that it is due
+        # (with short-lived tokens it may already look due, and every waiter would refresh once more).
+        if row.token_version != seen_version or (stale_version is None and not _needs_refresh(row)):
             return row
         if waited and (refusal := cache.get(_refusal_key(row))):
             # The refresh we waited for was refused: asking again with the same token would be refused too.
@@ -199,6 +228,7 @@ def _release(row: Connection, owner: str) -> None:
 def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.Session | None) -> Connection:
     method, profile_client = oauth
     try:
+        check_credentials_may_go(row, method.token_url)  # the refresh token goes there
         if method.grant == "client_credentials":
             tokens = client_credentials_token(method, profile_client)
             used = None
@@ -215,6 +245,7 @@ def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.S
         "refresh_token": sealed_for(row, "refresh_token", tokens.refresh_token or open_secret(row, "refresh_token")),
         "previous_refresh_token": sealed_for(row, "previous_refresh_token", used),
         "access_token_expires_at": tokens.access_expires_at,
+        "access_token_refresh_at": tokens.refresh_at,
         "token_version": F("token_version") + 1,
         "refresh_lease_owner": "",
         "refresh_lease_expires_at": None,
@@ -310,7 +341,7 @@ def _refresh_request(method, client, refresh_token: Secret, session: requests.Se
 def client_credentials_token(method, client) -> TokenSet:
     """A new access token with the client credentials grant."""
     client_id, _ = client
-    oauth = OAuth2Session(client=BackendApplicationClient(client_id=client_id))
+    oauth = oauth2_session(client=BackendApplicationClient(client_id=client_id))
     with token_endpoint_errors():
         token = oauth.fetch_token(
             method.token_url, scope=method.scope_string() or None, timeout=settings.SPLICE_HTTP_TIMEOUT,
@@ -328,3 +359,31 @@ def oauth_error_verdict(exc: OAuth2Error) -> Verdict:
         return verdict
     return Verdict(Kind.TRANSIENT, f"The app's token endpoint answered with an error ({exc.error}).",
                    status_code=exc.status_code, recommendations=RECOMMENDATIONS[Kind.TRANSIENT])
+
+
+def revoke_tokens(row: Connection, *, oauth) -> str:
+    """Ask the app to revoke the connection's tokens (RFC 7009): the refresh token, then the access token.
+    Returns what a person reads in the audit log: whether the app confirmed it. Never raises: a connection
+    is disconnected whether or not the app could be told."""
+    method, client = oauth
+    tokens = [(hint, secret) for hint in ("refresh_token", "access_token") if (secret := open_secret(row, hint))]
+    if not tokens:
+        return "nothing to revoke"
+    answers = []
+    try:
+        check_credentials_may_go(row, method.revoke_url)
+        options = client_auth(method, client, fetch=False)
+        auth = options.pop("auth", None)
+        with new_session() as http:
+            for hint, secret in tokens:
+                response = http.post(method.revoke_url, data={"token": secret.reveal(), "token_type_hint": hint,
+                                                              **options},
+                                     auth=auth, headers={"Accept": "application/json"}, allow_redirects=False)
+                answers.append(response.status_code)
+    except ConnectionProblem as problem:
+        return f"not revoked: {problem.verdict.message}"
+    except Exception as exc:  # noqa: BLE001 (the app's failure must not keep the connection connected)
+        return f"not revoked: {classify_exception(exc).message}"
+    if all(status == 200 for status in answers):
+        return "revoked at the app"
+    return f"not confirmed by the app (HTTP {', '.join(map(str, answers))})"

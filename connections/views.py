@@ -15,6 +15,8 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.access import privilege_required, require_privilege
@@ -22,7 +24,8 @@ from accounts.models import ProjectAccess, User
 from accounts.selectors import projects_for_user
 from config.converters import parse_id
 from connections import services
-from connections.catalog import UnknownConnector, registry
+from connections.catalog import UnknownConnector, origin_of, registry
+from connections.client import resolved_auth
 from connections.forms import (
     SETTING_PREFIX,
     CredentialsForm,
@@ -107,6 +110,7 @@ def wizard_pick_app(request):
 
 
 @privilege_required("connections.add_connection")
+@sensitive_post_parameters()
 def wizard_describe(request, app_key: str):
     """Step 2: name, project, environment, auth method, settings; creates the (not yet authorized) connection."""
     spec = _spec_or_404(app_key)
@@ -173,7 +177,9 @@ def _preselected_project(projects, project_id):
 def _safe_next(request) -> str:
     """A `next` path inside Splice (the recipe editor sends people here and wants them back)."""
     target = request.POST.get("next") or request.GET.get("next") or ""
-    return target if target.startswith("/") and not target.startswith("//") else ""
+    # Django's own check: browsers read "/\\evil.example" (and control characters) as another host.
+    return target if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts=None, require_https=False) else ""
 
 
 def _after_create(request, connection: Connection) -> str:
@@ -183,6 +189,7 @@ def _after_create(request, connection: Connection) -> str:
 
 
 @privilege_required("connections.add_connection")
+@sensitive_post_parameters()
 def connection_authorize(request, pk: int):
     """Step 3 (and re-authorize): OAuth redirects to the app; Basic and API key take a credentials form."""
     connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
@@ -222,7 +229,21 @@ def connection_authorize(request, pk: int):
                 return redirect(url)
     context = {"connection": connection, "spec": spec, "method": method, "form": form, "outcome": outcome,
                "step": 3, "next": _safe_next(request)}
-    return render(request, "connections/authorize.html", context, status=400 if outcome else 200)
+    response = render(request, "connections/authorize.html", context, status=400 if outcome else 200)
+    if method.redirects:
+        _allow_form_redirect_to_app(response, connection)
+    return response
+
+
+def _allow_form_redirect_to_app(response, connection: Connection) -> None:
+    """The Authorize button's POST answers with a redirect to the app's authorization server, which the
+    Content Security Policy's form-action ('self' elsewhere) must name on this page: this connection's own."""
+    try:
+        authorize_url = resolved_auth(connection).authorize_url
+    except ConnectionProblem:
+        return  # the page says what is wrong with the settings; the button cannot lead anywhere
+    response._csp_config = {**settings.SECURE_CSP,
+                            "form-action": [*settings.SECURE_CSP.get("form-action", []), origin_of(authorize_url)]}
 
 
 def _connected(request, connection: Connection, outcome) -> object:
@@ -300,22 +321,31 @@ def connection_test(request, pk: int):
 
 
 @privilege_required("connections.change_connection")
+@sensitive_post_parameters()
 def connection_edit(request, pk: int):
+    """Edit names and settings. Settings that send the connection's requests to another origin than it was
+    authorized for erase its credentials: the page says so, asks to confirm, and takes the new credentials (or
+    leads to the app's authorization) in the same step."""
     connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
     spec = _spec_or_404(connection.app_key)
+    method = spec.auth_method(connection.auth_method)
     form = EditConnectionForm(request.POST or None, connection=connection, spec=spec,
                               loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
-    outcome = None
+    outcome = moving = None
     if request.method == "POST" and form.is_valid():
+        saved = False
         try:
-            services.connection_update(
-                connection=connection, acting_user=request.user, name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"], tags=form.cleaned_data["tags"],
-                settings_values=form.setting_values(), ip=client_ip(request),
-            )
+            moving = services.connection_origin_change(connection=connection, settings_values=form.setting_values())
+            if moving is None or request.POST.get("confirm_move") == "1":
+                services.connection_update(
+                    connection=connection, acting_user=request.user, name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"], tags=form.cleaned_data["tags"],
+                    settings_values=form.setting_values(), ip=client_ip(request),
+                )
+                saved = True
         except ValidationError as exc:
             validation_error_to_form(form, exc)
-        else:
+        if saved:
             credentials, secret_settings = form.new_credentials(), form.secret_values()
             if credentials or secret_settings:
                 outcome = services.connection_set_credentials(
@@ -323,10 +353,25 @@ def connection_edit(request, pk: int):
                     secret_settings=secret_settings, ip=client_ip(request),
                 )
             if outcome is None or outcome.ok:
-                messages.success(request, "Connection saved." + (f" {outcome.message}." if outcome else ""))
-                return redirect(connection)
-    context = {"connection": connection, "spec": spec, "form": form, "outcome": outcome}
+                return _edited(request, connection, outcome, moved=moving is not None)
+            moving = None  # saved; what is left to fix is the credentials that failed their test
+    context = {"connection": connection, "spec": spec, "form": form, "outcome": outcome, "moving": moving,
+               "asks_credentials": method.type in ("basic", "api_key"),
+               "url_settings": [f.label for f in spec.settings_for(method.key).values() if f.type == "url"]
+               if connection.authorized_at else []}
     return render(request, "connections/connection_edit.html", context, status=400 if outcome else 200)
+
+
+def _edited(request, connection: Connection, outcome, *, moved: bool):
+    if outcome is not None:
+        messages.success(request, f"Connection saved. {outcome.message}.")
+    elif moved:
+        messages.warning(request, "Connection saved. Its credentials were erased because its address changed: "
+                                  "connect it again for the new address.")
+        return redirect("connection_authorize", pk=connection.pk)
+    else:
+        messages.success(request, "Connection saved.")
+    return redirect(connection)
 
 
 @privilege_required("connections.change_connection")

@@ -15,7 +15,7 @@ from django.test import Client
 from tests.conftest import ROOT
 
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-          "base-uri 'self'; frame-ancestors 'none'")
+          "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 ONE_YEAR = 365 * 24 * 60 * 60
 HTMX_CONFIG = """<meta name="htmx-config" content='{"includeIndicatorStyles": false, "allowEval": false}'>"""
 # What the policy would block in a page's own markup (JSON data in <script type="application/json"> is not code).
@@ -147,3 +147,4 @@ def test_htmx_partials_carry_the_policy_and_no_inline_code(builder, client_for):
     assert response["Content-Security-Policy"] == POLICY
     assert "Loopback" in response.content.decode()
     assert not INLINE_CODE.findall(response.content.decode())
+

@@ -47,6 +47,7 @@ from .schema import (
     Trigger,
     dig,
 )
+from .urls import endpoint_matches, origin_of
 
 __all__ = [
     "AUTH_TYPES",
@@ -82,9 +83,11 @@ __all__ = [
     "UnknownOperation",
     "build_registry",
     "dig",
+    "endpoint_matches",
     "load_registry",
     "load_spec_file",
     "load_specs",
+    "origin_of",
     "parse_spec_text",
     "registry",
 ]

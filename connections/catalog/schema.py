@@ -35,6 +35,7 @@ from .errors import (
 from .urls import (
     check_https_url,
     join_url,
+    origin_of,
     parse_path_template,
     parse_url_template,
     placeholders,
@@ -377,6 +378,10 @@ class OAuth2Method(_AuthBase):
     client_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     authorize_params: dict[str, str] = {}
     refresh_token_expires_in: Annotated[int, Field(gt=0)] | None = None
+    # RFC 9207: the issuer the authorization response's `iss` must name, or where the server's metadata
+    # (RFC 8414) says it, and whether `iss` is required (authorization_response_iss_parameter_supported).
+    issuer: UrlTemplateText | None = None
+    metadata_url: UrlTemplateText | None = None
     token_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] = "Authorization"
     token_format: Annotated[str, Field(min_length=1, max_length=100)] = "Bearer {access_token}"
 
@@ -671,6 +676,9 @@ class ConnectorSpec(_Model):
     refresh_on: list[ResponseRule] = []
     invalid_on: list[ResponseRule] = []
     secondary: bool = False
+    # Whether requests follow the app's redirects (at most 3, each checked again; credentials only to the
+    # origins the connection was authorized for). Off unless the app needs it.
+    follow_redirects: bool = False
     triggers: list[Trigger] = []
     actions: list[Action] = []
 
@@ -681,6 +689,16 @@ class ConnectorSpec(_Model):
     _resolved: dict = PrivateAttr(default_factory=dict)
 
     # identity
+
+    def __eq__(self, other: object) -> bool:
+        """The same spec: its fields, source and primary entry; not what it happens to remember (`_resolved`)."""
+        if not isinstance(other, ConnectorSpec):
+            return NotImplemented
+        return (self.__dict__ == other.__dict__ and self._source == other._source
+                and self._primary_key == other._primary_key)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self._source))
 
     @property
     def source(self) -> str:
@@ -828,6 +846,15 @@ class ConnectorSpec(_Model):
         values = self._values_for(parsed.names, settings, loopback)
         return resolve_url_template(parsed, values, allow_insecure_loopback=loopback)
 
+    def _unset_optional(self, template: str, settings: Mapping[str, Any]) -> bool:
+        """Whether a URL template refers to an optional setting that has no value (nor a default)."""
+        for name in placeholders(template):
+            setting = self.settings.get(name)
+            if (setting is not None and not setting.required and setting.default in (None, "")
+                    and settings.get(name) in (None, "")):
+                return True
+        return False
+
     def _check_environment(self, environment: str) -> None:
         if environment not in ENVIRONMENTS:
             raise ValueError(f"environment must be 'production' or 'sandbox', not {environment!r}")
@@ -886,6 +913,9 @@ class ConnectorSpec(_Model):
             if name == "base_url":
                 continue
             template = overrides.get(name, template)
+            if self._unset_optional(template, settings):
+                update[name] = None  # e.g. an optional revocation URL the person left empty
+                continue
             update[name] = self.resolve_url(template, settings, allow_insecure_loopback=allow_insecure_loopback)
         update["base_url"] = self.resolve_base_url(
             settings, environment, method=chosen, allow_insecure_loopback=allow_insecure_loopback
@@ -900,6 +930,42 @@ class ConnectorSpec(_Model):
             words = str(settings.get(chosen.scopes.setting) or "").replace(",", " ").split()
             update["scopes"] = chosen.scopes.model_copy(update={"default": [*chosen.scopes.default, *words]})
         return chosen.model_copy(update=update)
+
+    def origins(
+        self,
+        method: str | int,
+        settings: Mapping[str, Any],
+        environment: Environment = "production",
+        *,
+        allow_insecure_loopback: bool = False,
+    ) -> frozenset[str]:
+        """Every origin a connection with these settings sends credentials to: its base URL, its auth method's
+        endpoints, and the test's and operations' own base URLs. A connection is authorized for these."""
+        resolved = self.resolve_auth(method, settings, environment, allow_insecure_loopback=allow_insecure_loopback)
+        urls = [resolved.base_url, *(resolved.url_templates().values())]
+        for own in (self.test.base_url, *(op.base_url for op in self.operations)):
+            if own:
+                urls.append(self.resolve_url(own, settings, allow_insecure_loopback=allow_insecure_loopback))
+        return frozenset(origin_of(url) for url in urls)
+
+    def oauth_endpoint_templates(self) -> list[str]:
+        """The OAuth endpoints of this app that the spec fixes (not a whole-URL setting): what a deployment's
+        OAuth client registered with the app is bound to unless an admin says otherwise."""
+        sandbox = self.environments.sandbox
+        overrides = sandbox.overrides() if sandbox is not None else {}
+        templates: list[str] = []
+        for method in self.auth:
+            if method.type not in ("oauth2", "oauth1"):
+                continue
+            fields = method.url_templates()
+            fields.pop("base_url", None)
+            if method.type == "oauth1":  # every request is signed with the client secret (PLAINTEXT sends it)
+                fields["base_url"] = method.base_url or self.base_url
+            candidates = [*fields.values(), *(overrides[name] for name in fields if name in overrides)]
+            for template in candidates:
+                if parse_url_template(template).whole is None and template not in templates:
+                    templates.append(template)
+        return templates
 
     # requests
 

@@ -25,7 +25,9 @@ __all__ = [
     "UrlTemplate",
     "check_https_url",
     "check_relative_path",
+    "endpoint_matches",
     "join_url",
+    "origin_of",
     "parse_path_template",
     "parse_url_template",
     "placeholders",
@@ -164,9 +166,14 @@ def _valid_host(host: str) -> bool:
 
 
 def _check_path_segments(path: str, *, field: str, error: type[InvalidValue]) -> None:
+    """No `.` or `..` segment, also once percent-decoded (`..%2f`, `%2e%2e`, twice encoded): some servers decode
+    before they resolve the path, and would walk out of the app's API."""
     for segment in path.split("/"):
-        if unquote(segment) in {".", ".."}:
-            raise error(field, "must not contain '.' or '..' path segments")
+        decoded = segment
+        for _ in range(3):
+            decoded = unquote(decoded)
+            if any(part in {".", ".."} for part in re.split(r"[/\\]", decoded)):
+                raise error(field, "must not contain '.' or '..' path segments")
 
 
 def resolve_url_template(
@@ -271,8 +278,7 @@ def render_path(
     if parsed.whole is not None:
         return check_relative_path(values[parsed.whole], field=parsed.whole, error=error)
     for name in parsed.names:
-        if _encode(values[name]) in {".", ".."}:
-            raise error(name, "must not be '.' or '..'")
+        _check_path_segments(_encode(values[name]), field=name, error=error)
     return PLACEHOLDER_RE.sub(lambda m: _encode(values[m.group(1)]), parsed.text)
 
 
@@ -284,3 +290,33 @@ def join_url(base_url: str, path: str) -> str:
     if urlsplit(url).netloc != urlsplit(base_url).netloc:
         raise ValueError("path must not change the host")
     return url
+
+
+def origin_of(url: str) -> str:
+    """The origin (RFC 6454) of a URL, written one way: ``https://host:443``. Credentials are bound to origins."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = (parts.hostname or "").lower().rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port or (443 if scheme == 'https' else 80)}"
+
+
+def _canonical(url: str) -> str:
+    """Origin and path, written one way (the query is not part of an endpoint's identity)."""
+    return origin_of(url) + (urlsplit(url).path or "/")
+
+
+def endpoint_matches(url: str, pattern: str) -> bool:
+    """Whether ``url`` is the endpoint ``pattern`` names: the same origin and path, where each ``{name}`` of
+    the pattern (a registered OAuth endpoint, e.g. ``https://{subdomain}.zendesk.com/oauth/tokens``) stands
+    for exactly one DNS label."""
+    pieces = PLACEHOLDER_RE.split(_canonical(pattern))
+    # split() alternates literal text and placeholder names
+    regex = "".join(re.escape(piece) if index % 2 == 0 else LABEL_RE.pattern[1:-1]
+                    for index, piece in enumerate(pieces))
+    return re.fullmatch(regex, _canonical(url)) is not None

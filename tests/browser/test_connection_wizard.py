@@ -55,7 +55,8 @@ def test_builder_creates_a_basic_auth_connection_and_recovers_from_a_wrong_passw
 def test_builder_connects_oauth2_through_the_apps_login_and_consent_pages(browser_as, builder, project,
                                                                             oauth2_server, splice):
     services.oauth_profile_create(connector_key="loopback", name="Loopback", client_id=oauth2_server.client_id,
-                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True)
+                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True,
+                                  endpoints=oauth2_server.endpoints)
     oauth2_server.add_redirect_uri(f"{splice}/connections/oauth/callback/")  # as an admin registers Splice
     page = browser_as(builder)
     _start_wizard(page, "Loopback")

@@ -27,7 +27,8 @@ def oauth2_connection(project, builder, oauth2_server):
     from connections import services
 
     services.oauth_profile_create(connector_key="loopback", name="Loopback app", client_id=oauth2_server.client_id,
-                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True)
+                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True,
+                                  endpoints=oauth2_server.endpoints)
 
     def make(name: str = "My Loopback account", **overrides):
         values = {"base_url": oauth2_server.base_url, "authorize_url": oauth2_server.authorize_url,
@@ -87,7 +88,7 @@ def oauth1_connection(project, builder, oauth1_server):
         secret = client.rsa_private_key if signature_method == "RSA-SHA1" else client.client_secret
         profile = services.oauth_profile_create(
             connector_key="loopback", name=f"Loopback {signature_method}", client_id=client.client_key,
-            client_secret=secret, acting_user=builder,
+            client_secret=secret, acting_user=builder, endpoints=oauth1_server.endpoints,
         )
         return services.connection_create(
             project=project, connector_key="loopback", name=name or f"Loopback {signature_method}",

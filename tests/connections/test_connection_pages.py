@@ -4,6 +4,7 @@ the list, and retiring connections."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from django.db import connection as db
@@ -246,7 +247,8 @@ def test_auth_method_choice_rerenders_the_settings_with_htmx(client_for, builder
 
 def test_oauth_wizard_redirects_to_the_app(client_for, builder, project, oauth2_server):
     services.oauth_profile_create(connector_key="loopback", name="Loopback", client_id=oauth2_server.client_id,
-                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True)
+                                  client_secret=oauth2_server.client_secret, acting_user=builder, is_default=True,
+                                  endpoints=oauth2_server.endpoints)
     client = client_for(builder)
     response = client.post(reverse("connection_create_app", args=["loopback"]), {
         "name": "OAuth app", "project": project.pk, "environment": "production", "auth_method": "oauth2",
@@ -347,3 +349,16 @@ def test_audit_log_filters_by_event(client_for, basic_connection, admin_user, bu
     assert basic_connection.name in text and "Authorized" in text
     assert "Created" not in client.get(reverse("connection_audit_log"), {"action": "authorized"}).text.split(
         "<tbody>")[1]
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "/\\evil.example/", "/\\/evil.example", "https://evil.example/",
+                                    "/\t/evil.example"])
+def test_the_wizard_sends_people_back_only_inside_splice(target, client_for, builder, project, api_server):
+    """`next` (the recipe editor's way back) never leads to another site, however it is written."""
+    client = client_for(builder)
+    response = client.post(reverse("connection_create_app", args=["loopback"]) + f"?next={quote(target)}", {
+        "name": "Back home", "project": project.pk, "environment": "production", "auth_method": "basic",
+        "setting_base_url": api_server.base_url, "next": target,
+    })
+    assert response.status_code == 302
+    assert "evil.example" not in response["Location"]

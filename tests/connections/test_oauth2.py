@@ -136,7 +136,8 @@ def test_client_credentials_grant(oauth2_connection, oauth2_server, builder):
 
     connection = oauth2_connection(auth_method="oauth2_client_credentials")
     profile = oauth_profile_create(connector_key="loopback", name="Machine", client_id=oauth2_server.cc_client_id,
-                                   client_secret=oauth2_server.cc_client_secret, acting_user=builder)
+                                   client_secret=oauth2_server.cc_client_secret, acting_user=builder,
+                                   endpoints=oauth2_server.endpoints)
     Connection.objects.filter(pk=connection.pk).update(oauth_profile=profile)
     connection.refresh_from_db()
 

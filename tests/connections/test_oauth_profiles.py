@@ -201,3 +201,30 @@ def test_env_variable_names_are_upper_case(db, key):
     report = oauth_profiles_sync_from_env({f"SPLICE_OAUTH_{key}_CLIENT_ID": "x",
                                            f"SPLICE_OAUTH_{key}_CLIENT_SECRET": "y"})
     assert report.created == (["github"] if key == "GITHUB" else [])
+
+
+def test_a_profile_is_bound_to_its_apps_endpoints_and_admins_say_which(client_for, admin_user):
+    """A new profile is registered for the endpoints its app's spec fixes; an admin may name others (an app on
+    a custom domain), and an address that is not an https URL is refused on the form, nothing saved."""
+    client = client_for(admin_user)
+    assert add_profile(client).status_code == 302
+    profile = OAuthProfile.objects.get()
+    assert profile.endpoints == ["https://github.com/login/oauth/authorize",
+                                 "https://github.com/login/oauth/access_token"]
+    change = reverse("admin:connections_oauthprofile_change", args=[profile.pk])
+    page = client.get(change)
+    assert "https://github.com/login/oauth/access_token" in page_text(page)
+
+    data = {"name": profile.name, "client_id": profile.client_id, "make_default": "on",
+            "endpoint_lines": "https://github.example.com/login/oauth/access_token\njavascript:alert(1)"}
+    refused = client.post(change, data)
+    assert refused.status_code == 200 and "is not an https URL" in page_text(refused)
+    profile.refresh_from_db()
+    assert profile.endpoints[1] == "https://github.com/login/oauth/access_token"
+
+    data["endpoint_lines"] = ("https://github.example.com/login/oauth/authorize\n"
+                              "https://github.example.com/login/oauth/access_token")
+    assert client.post(change, data).status_code == 302
+    profile.refresh_from_db()
+    assert profile.endpoints == ["https://github.example.com/login/oauth/authorize",
+                                 "https://github.example.com/login/oauth/access_token"]

@@ -17,9 +17,10 @@ from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from connections.catalog import origin_of
 from connections.client import connection_client
 from connections.credentials import open_secret
-from connections.models import Connection
+from connections.models import Connection, OAuthProfile
 from connections.problems import ConnectionProblem, Kind
 from tests.conftest import ROOT, subprocess_env
 
@@ -81,8 +82,9 @@ def test_callers_waiting_on_a_refused_refresh_fail_without_asking_again(oauth2_c
 _KILLED_WORKER = """
 import django, sys
 django.setup()
+from connections.catalog import origin_of
 from connections.client import connection_client
-from connections.models import Connection
+from connections.models import Connection, OAuthProfile
 from connections.problems import ConnectionProblem, Kind
 connection_client(Connection.objects.get(pk=int(sys.argv[1]))).request("GET", "/api/me")
 """
@@ -93,12 +95,16 @@ def test_a_worker_killed_mid_refresh_does_not_leave_the_connection_stuck(
     settings.SPLICE_REFRESH_LEASE_SECONDS = 2
     connection, _ = authorize_oauth2(oauth2_connection())
     real_settings = dict(connection.settings)
-    # The worker's token endpoint hangs: it claims the lease, sends the refresh, and dies waiting.
+    # The worker's token endpoint hangs: it claims the lease, sends the refresh, and dies waiting. (Authorized
+    # and registered there, as if it had been the app's token endpoint all along.)
     api_server.set_fault("hang", hang_seconds=30)
+    hanging = api_server.url("/api/token")
     Connection.objects.filter(pk=connection.pk).update(
-        settings={**real_settings, "token_url": api_server.url("/api/token")},
-        access_token_expires_at="2000-01-01T00:00:00Z",
+        settings={**real_settings, "token_url": hanging}, access_token_expires_at="2000-01-01T00:00:00Z",
+        authorized_origins=[*connection.authorized_origins, origin_of(hanging)],
     )
+    OAuthProfile.objects.filter(is_default=True, connector_key="loopback").update(
+        endpoints=[*oauth2_server.endpoints, hanging])
     worker = subprocess.Popen(
         [sys.executable, "-c", _KILLED_WORKER, str(connection.pk)], cwd=ROOT,
         env=subprocess_env(SPLICE_REFRESH_LEASE_SECONDS="2"),
@@ -223,3 +229,70 @@ def test_a_token_refreshed_meanwhile_is_not_refreshed_again_by_a_batch(
     assert [response.status_code for response in responses] == [200, 200]
     assert oauth2_server.token_requests("refresh_token") == 2  # the other caller's, and the first one's
     assert oauth2_server.stats()["token_responses"].get("refresh_token 400", 0) == 0
+
+
+_WORKER_USES = """
+import django, sys
+from concurrent.futures import ThreadPoolExecutor
+django.setup()
+from django.db import connection as db
+from connections.client import connection_client
+from connections.models import Connection
+
+def use(pk):
+    try:
+        return connection_client(Connection.objects.get(pk=pk)).request("GET", "/api/me").status_code
+    finally:
+        db.close()
+
+with ThreadPoolExecutor(max_workers=int(sys.argv[2])) as pool:
+    print(" ".join(str(status) for status in pool.map(use, [int(sys.argv[1])] * int(sys.argv[2]))))
+"""
+
+
+def test_tokens_living_five_seconds_are_refreshed_once_for_fifty_concurrent_uses(
+        oauth2_connection, authorize_oauth2, oauth2_server, make_user):
+    """A token that lives 5 s is due a quarter of its life before it expires, not a fixed minute before (which
+    would make it due at every use), and those who waited for a refresh use the token it produced. Uses come
+    from web requests (Test now), this process and another process at once."""
+    from django.test import Client
+
+    from accounts.models import ProjectAccess
+    from accounts.services import project_share
+
+    oauth2_server.set_access_token_lifetime(5)
+    connection, outcome = authorize_oauth2(oauth2_connection())
+    assert outcome.ok
+    oauth2_server.reset()
+    assert _call_me(connection.pk) == 200  # right after authorization: nothing to refresh
+    assert oauth2_server.token_requests("refresh_token") == 0
+
+    oauth2_server.set_access_token_lifetime(5)
+    oauth2_server.expire(user="ada@example.com")
+    Connection.objects.filter(pk=connection.pk).update(access_token_expires_at=timezone.now(),
+                                                       access_token_refresh_at=timezone.now())
+    oauth2_server.set_token_delay(300)  # every use piles up behind the one refresh
+    people = [make_user("Operator") for _ in range(2)]
+    for person in people:
+        project_share(project=connection.project, acting_user=connection.project.created_by,
+                      level=ProjectAccess.USE, user=person)
+
+    def test_now(n: int) -> int:
+        try:
+            client = Client()
+            client.force_login(people[n % 2])
+            return client.post(f"/connections/{connection.pk}/test/").status_code
+        finally:
+            db_connection.close()
+
+    worker = subprocess.Popen([sys.executable, "-c", _WORKER_USES, str(connection.pk), "15"], cwd=ROOT,
+                              env=subprocess_env(), stdout=subprocess.PIPE, text=True)
+    with ThreadPoolExecutor(max_workers=35) as pool:
+        web = list(pool.map(test_now, range(15)))
+        here = list(pool.map(_call_me, [connection.pk] * 20))
+    elsewhere = worker.communicate(timeout=60)[0].split()
+
+    assert web == [302] * 15 and here == [200] * 20 and elsewhere == ["200"] * 15
+    assert oauth2_server.token_requests("refresh_token") == 1
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.refresh_lease_owner == ""

@@ -187,6 +187,11 @@ class OAuth2Server(ServerHandle):
     def redirect_uri(self) -> str:
         return self.redirect_uris[0]
 
+    @property
+    def endpoints(self) -> list[str]:
+        """What an OAuth profile of this server's clients is registered for."""
+        return [self.authorize_url, self.token_url, self.revoke_url]
+
     def _select(self, user, client_id) -> dict:
         return {key: value for key, value in {"user": user, "client_id": client_id}.items() if value}
 
@@ -209,6 +214,18 @@ class OAuth2Server(ServerHandle):
     def set_access_token_lifetime(self, seconds: int) -> None:
         """``expires_in`` of access tokens issued from now on (reset restores the start value)."""
         self.control("POST", "token-lifetime", params={"seconds": seconds})
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    @property
+    def metadata_url(self) -> str:
+        return self.url("/.well-known/oauth-authorization-server")
+
+    def set_iss_supported(self, on: bool) -> None:
+        """Whether its metadata says authorization responses carry `iss` (RFC 9207); reset turns it off."""
+        self.control("POST", "iss-supported", params={"on": "1" if on else "0"})
 
     def set_redirect_uris(self, *uris: str) -> None:
         """Replace the confidential client's registered redirect URIs (not undone by reset)."""
@@ -304,6 +321,11 @@ class OAuth1Server(ServerHandle):
             for client in self.control("GET", "clients")["clients"]
         }
         self.rsa_private_key = self.clients["RSA-SHA1"].rsa_private_key
+
+    @property
+    def endpoints(self) -> list[str]:
+        """What an OAuth profile of this server's clients is registered for (OAuth 1.0a signs API calls too)."""
+        return [self.request_token_url, self.authorize_url, self.access_token_url, self.base_url]
 
     def client(self, signature_method: str = "HMAC-SHA1") -> OAuth1Client:
         return self.clients[signature_method]

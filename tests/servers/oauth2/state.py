@@ -15,7 +15,7 @@ TOKEN_LOCK = threading.Lock()
 
 DEFAULT_ACCESS_TOKEN_SECONDS = int(os.environ.get("OAUTH2_SERVER_ACCESS_TOKEN_SECONDS", "3600"))
 
-_knobs = {"token_delay_ms": 0, "access_token_seconds": DEFAULT_ACCESS_TOKEN_SECONDS}
+_knobs = {"token_delay_ms": 0, "access_token_seconds": DEFAULT_ACCESS_TOKEN_SECONDS, "iss_supported": False}
 _counters: dict[str, Counter] = {}
 _gauges = {"token_in_flight": 0, "token_max_in_flight": 0}  # in-flight survives reset()
 _delays_over = threading.Event()
@@ -35,7 +35,7 @@ def reset() -> None:
     with LOCK:
         _delays_over.set()
         _delays_over = threading.Event()
-        _knobs.update(token_delay_ms=0, access_token_seconds=DEFAULT_ACCESS_TOKEN_SECONDS)
+        _knobs.update(token_delay_ms=0, access_token_seconds=DEFAULT_ACCESS_TOKEN_SECONDS, iss_supported=False)
         _counters.clear()
         _gauges["token_max_in_flight"] = _gauges["token_in_flight"]
 

@@ -23,9 +23,11 @@ control_patterns = [
     path("token-delay", views.control_token_delay),
     path("token-lifetime", views.control_token_lifetime),
     path("redirect-uri", views.control_redirect_uri),
+    path("iss-supported", views.control_iss_supported),
 ]
 
 urlpatterns = [
+    path(".well-known/oauth-authorization-server", views.authorization_server_metadata),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("o/", include((oauth2_patterns, "oauth2_provider"))),

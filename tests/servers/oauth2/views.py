@@ -219,3 +219,25 @@ def control_redirect_uri(request):
     application.redirect_uris = " ".join(dict.fromkeys(uris))
     application.save(update_fields=["redirect_uris", "updated"])
     return JsonResponse({"client_id": client_id, "redirect_uris": application.redirect_uris.split()})
+
+
+@require_GET
+def authorization_server_metadata(request):
+    """RFC 8414 metadata; whether it says the authorization response carries `iss` (RFC 9207) is a knob."""
+    issuer = request.build_absolute_uri("/").rstrip("/")
+    return JsonResponse({
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/o/authorize/",
+        "token_endpoint": f"{issuer}/o/token/",
+        "revocation_endpoint": f"{issuer}/o/revoke_token/",
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": state.knob("iss_supported"),
+    })
+
+
+@csrf_exempt
+@require_POST
+def control_iss_supported(request):
+    """Whether the metadata says authorization responses carry `iss` (reset: no)."""
+    state.set_knob("iss_supported", request.GET.get("on") == "1")
+    return JsonResponse({"iss_supported": state.knob("iss_supported")})
