@@ -107,9 +107,9 @@ class Connection(models.Model):
     # Where the credentials may go: the origins (https://host:port) of its URLs when it was authorized.
     authorized_origins = models.JSONField(default=list, blank=True, editable=False)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
-    access_token_refresh_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the access token is due for a refresh: a share of its life before it "
-                                         "expires (connections.tokens).")
+    access_token_refresh_margin = models.FloatField(
+        null=True, blank=True, help_text="Seconds before it expires that the access token is due for a refresh: a "
+                                         "share of its life (connections.tokens).")
     refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
     # Single-flight token refresh: a short lease claimed by one atomic UPDATE, and a version bumped
     # by every credential write so a stale writer cannot overwrite a newer token.

@@ -214,7 +214,7 @@ def _erase_credentials(connection: Connection, *, status: str, **also) -> None:
     Connection.objects.filter(pk=connection.pk).update(
         **{name: "" for name in CONNECTION_SECRET_FIELDS}, secret_settings={}, authorized_origins=[], status=status,
         error_reason="", error_message="", error_since=None, access_token_expires_at=None,
-        access_token_refresh_at=None, refresh_token_expires_at=None, token_version=F("token_version") + 1,
+        access_token_refresh_margin=None, refresh_token_expires_at=None, token_version=F("token_version") + 1,
         updated_at=timezone.now(), **also,
     )
     connection.refresh_from_db()
@@ -285,7 +285,7 @@ def connection_store_tokens(*, connection: Connection, acting_user: User, tokens
         Connection.objects.filter(pk=row.pk).update(
             data_key=row.data_key, access_token=row.access_token, refresh_token=row.refresh_token,
             previous_refresh_token="", token_secret=row.token_secret, authorized_origins=list(origins),
-            access_token_expires_at=tokens.access_expires_at, access_token_refresh_at=tokens.refresh_at,
+            access_token_expires_at=tokens.access_expires_at, access_token_refresh_margin=tokens.refresh_margin,
             refresh_token_expires_at=tokens.refresh_expires_at,
             token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
         )

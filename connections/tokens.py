@@ -79,7 +79,7 @@ class TokenSet:
     refresh_token: Secret | None
     access_expires_at: datetime | None
     refresh_expires_at: datetime | None
-    refresh_at: datetime | None = None  # when the access token is due for a refresh (before it expires)
+    refresh_margin: float | None = None  # seconds before it expires that the access token is due for a refresh
 
 
 # Lifetimes an app states are believed up to this long (an absurd `expires_in` must not overflow a date).
@@ -109,7 +109,7 @@ def token_set_from_response(token: dict, *, refresh_expires_in: int | None = Non
         refresh_token=Secret(str(refresh)) if refresh else None,
         access_expires_at=now + lifetime if lifetime else None,
         refresh_expires_at=now + timedelta(seconds=int(refresh_in)) if refresh_in else None,
-        refresh_at=now + lifetime - min(MAX_REFRESH_MARGIN, lifetime * REFRESH_MARGIN_SHARE) if lifetime else None,
+        refresh_margin=min(MAX_REFRESH_MARGIN, lifetime * REFRESH_MARGIN_SHARE).total_seconds() if lifetime else None,
     )
 
 
@@ -123,7 +123,9 @@ def _needs_refresh(row: Connection) -> bool:
         return True
     if expires is None:
         return False
-    return min(row.access_token_refresh_at or expires - MAX_REFRESH_MARGIN, expires) <= timezone.now()
+    margin = MAX_REFRESH_MARGIN if row.access_token_refresh_margin is None else \
+        timedelta(seconds=row.access_token_refresh_margin)
+    return expires - margin <= timezone.now()
 
 
 def ensure_fresh_token(connection: Connection, *, stale_version: int | None = None, oauth=None, fresh: bool = False,
@@ -245,7 +247,7 @@ def _refresh_under_lease(row: Connection, owner: str, oauth, session: requests.S
         "refresh_token": sealed_for(row, "refresh_token", tokens.refresh_token or open_secret(row, "refresh_token")),
         "previous_refresh_token": sealed_for(row, "previous_refresh_token", used),
         "access_token_expires_at": tokens.access_expires_at,
-        "access_token_refresh_at": tokens.refresh_at,
+        "access_token_refresh_margin": tokens.refresh_margin,
         "token_version": F("token_version") + 1,
         "refresh_lease_owner": "",
         "refresh_lease_expires_at": None,

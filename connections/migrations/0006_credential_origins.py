@@ -39,8 +39,8 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name='connection',
-            name='access_token_refresh_at',
-            field=models.DateTimeField(blank=True, help_text='When the access token is due for a refresh: a share of its life before it expires (connections.tokens).', null=True),
+            name='access_token_refresh_margin',
+            field=models.FloatField(blank=True, help_text='Seconds before it expires that the access token is due for a refresh: a share of its life (connections.tokens).', null=True),
         ),
         migrations.AddField(
             model_name='connection',
