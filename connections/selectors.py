@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
 from config.converters import parse_id
+from connections import usage
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
 
 __all__ = [
@@ -80,18 +81,9 @@ def attach_usage(connections: list[Connection]) -> list[Connection]:
 
     Counting per page, not in the list query, keeps that query from grouping every row before LIMIT.
     """
-    from recipes.models import ConnectionBinding
-
-    counts = {
-        row["connection_id"]: row
-        for row in ConnectionBinding.objects.filter(connection__in=[c.pk for c in connections])
-        .values("connection_id")
-        .annotate(recipes=Count("recipe", distinct=True),
-                  running=Count("recipe", filter=Q(recipe__running=True), distinct=True))
-    }
+    found = usage.counts([c.pk for c in connections])
     for connection in connections:
-        row = counts.get(connection.pk, {})
-        connection.recipe_count, connection.running_count = row.get("recipes", 0), row.get("running", 0)
+        connection.recipe_count, connection.running_count = found.get(connection.pk, (0, 0))
     return connections
 
 

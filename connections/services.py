@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Project, User
+from connections import usage
 from connections.catalog import InvalidSettings, InvalidValue, registry
 from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_secret_setting
 from connections.egress import REFUSED_MESSAGE, EgressRefused, egress_policy
@@ -480,15 +481,11 @@ def _status_update(current: dict, outcome: TestOutcome, now) -> dict:
 
 
 def running_recipes_using(connection: Connection):
-    from recipes.models import Recipe
-
-    return Recipe.objects.filter(bindings__connection=connection, running=True).distinct()
+    return usage.recipes_using(connection, running=True)
 
 
 def recipes_using(connection: Connection):
-    from recipes.models import Recipe
-
-    return Recipe.objects.filter(bindings__connection=connection).distinct()
+    return usage.recipes_using(connection)
 
 
 def connection_disconnect(*, connection: Connection, acting_user: User, force: bool = False,
