@@ -5,8 +5,6 @@ from accounts import views
 urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
     path("projects/new/", views.project_create, name="project_create"),
-    path("projects/<id:pk>/", views.project_detail, name="project_detail"),
-    path("projects/<id:pk>/share/", views.project_share, name="project_share"),
     path("projects/<id:pk>/unshare/", views.project_unshare, name="project_unshare"),
     path("profile/", views.profile, name="profile"),
 ]

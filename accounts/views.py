@@ -1,4 +1,5 @@
-"""Home, projects (list, create, detail, sharing), profile and the error pages."""
+"""Projects (list, create, removing access), profile and the error pages. A project's page, which shows every
+app's part of it, and the home page are above the apps, in config.views."""
 
 from __future__ import annotations
 
@@ -16,21 +17,10 @@ from django.views.decorators.http import require_POST
 
 from accounts import roles, services
 from accounts.access import MissingPrivilege, privilege_name, privilege_required
-from accounts.forms import ProfileForm, ProjectForm, ShareProjectForm
+from accounts.forms import ProfileForm, ProjectForm
 from accounts.models import ProjectAccess
-from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
+from accounts.selectors import project_for_user_or_404, projects_for_user
 from config.converters import parse_id
-from connections.selectors import connections_needing_attention
-
-
-def home(request):
-    """Signed-in people land in their default project; everyone else at sign-in."""
-    if not request.user.is_authenticated:
-        return redirect("account_login")
-    project = request.user.default_project
-    if project is not None and projects_for_user(request.user).filter(pk=project.pk).exists():
-        return redirect(project)
-    return redirect("project_list")
 
 
 @login_required
@@ -54,52 +44,6 @@ def project_create(request):
         messages.success(request, f"Project “{project.name}” created.")
         return redirect(project)
     return render(request, "accounts/project_form.html", {"form": form})
-
-
-@login_required
-def project_detail(request, pk: int):
-    project = project_for_user_or_404(request.user, pk)
-    can_manage = request.user.has_perm(f"accounts.{ProjectAccess.MANAGE.value}", project)
-    context = {
-        "project": project,
-        "can_use": request.user.has_perm(f"accounts.{ProjectAccess.USE.value}", project),
-        "connections": project.connections.all()[:50],
-        "attention": connections_needing_attention(project.connections.all()),
-        "recipes": project.recipes.all()[:50],
-        "can_manage": can_manage,
-        "members": project_members(project) if can_manage else None,
-        "share_form": ShareProjectForm() if can_manage else None,
-    }
-    return render(request, "accounts/project_detail.html", context)
-
-
-@login_required
-@require_POST
-def project_share(request, pk: int):
-    project = project_for_user_or_404(request.user, pk, ProjectAccess.MANAGE)
-    form = ShareProjectForm(request.POST)
-    if form.is_valid():
-        email, role, level = form.cleaned_data["email"], form.cleaned_data["role"], form.cleaned_data["level"]
-        try:
-            if email:
-                # The same answer whether or not an account has this email: the sharer must not learn which do.
-                services.project_share_with_email(project=project, acting_user=request.user, email=email, level=level)
-            else:
-                services.project_share(project=project, acting_user=request.user, level=level, group=role)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            if email:
-                messages.success(request, f"Shared “{project.name}” with {email.lower()}. Someone without a Splice "
-                                          "account gets this access once they sign up and verify that address.")
-            else:
-                messages.success(request, f"Shared “{project.name}” with the {role.name} role.")
-            return redirect(project)
-    context = {
-        "project": project, "connections": project.connections.all()[:50], "recipes": project.recipes.all()[:50],
-        "can_manage": True, "members": project_members(project), "share_form": form,
-    }
-    return render(request, "accounts/project_detail.html", context, status=400)
 
 
 @login_required

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "connections",
     "recipes",
+    "demo",  # above the apps: Demo CRM and the demo loader (load_demo)
 ]
 
 MIDDLEWARE = [

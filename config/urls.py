@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
 
-from accounts import views as account_views
+from config import views
 from config.converters import IdConverter
 
 # `<id:pk>` in every URLconf below: only ids a BigAutoField can hold match (config.converters). Registered before
@@ -13,7 +13,10 @@ admin.site.site_title = "Splice admin"
 admin.site.index_title = "Users, roles, privileges and projects"
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", views.home, name="home"),
+    # A project's page shows every app's part of it, so it is composed here (config.views), above the apps.
+    path("projects/<id:pk>/", views.project_detail, name="project_detail"),
+    path("projects/<id:pk>/share/", views.project_share, name="project_share"),
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("connections/", include("connections.urls")),

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-pytest_plugins = ["tests.servers.fixtures"]
+pytest_plugins = ["tests.servers.fixtures", "tests.permissions"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _emails = itertools.count(1)

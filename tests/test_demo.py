@@ -13,6 +13,7 @@ from connections import services
 from connections.models import Connection
 from connections.problems import Kind
 from demo.views import DEMO_ACCOUNT, demo_credentials, demo_reset
+from tests.permissions import ANONYMOUS, NO_PRIVILEGE, Endpoint, assert_access
 
 pytestmark = pytest.mark.django_db
 Status = Connection.Status
@@ -73,13 +74,13 @@ def test_an_api_key_connection_works_too(project, builder, live_server):
 
 def test_only_an_admin_changes_the_demo_account_and_only_once_confirmed(client, client_for, builder, admin_user):
     url = reverse("demo_crm_account")
-    assert client.get(url).status_code == 302  # sign in first
+    assert_access(client, Endpoint(url), ANONYMOUS)
 
     page = client_for(builder).get(url).text
     assert DEMO_ACCOUNT["email"] in page
     assert DEMO_ACCOUNT["password"] not in page and DEMO_ACCOUNT["api_key"] not in page
     assert "Change password and API key" not in page
-    assert client_for(builder).post(url, {"understood": "on"}).status_code == 403
+    assert_access(client_for(builder), Endpoint(url, "post", data={"understood": "on"}), NO_PRIVILEGE)  # staff only
 
     unconfirmed = client_for(admin_user).post(url, {})
     assert unconfirmed.status_code == 400

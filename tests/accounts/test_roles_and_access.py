@@ -7,8 +7,10 @@ from django.utils.html import escape
 from accounts import roles, services
 from accounts.models import ProjectAccess
 from accounts.roles import BUILTIN_ROLES
+from tests.permissions import ALLOWED, NO_PRIVILEGE, NO_PROJECT_ACCESS, Endpoint, assert_access
 
 pytestmark = pytest.mark.django_db
+CREATE_PROJECT = Endpoint(reverse("project_create"), privilege="accounts.add_project")
 
 EXPECTED = {
     roles.ADMIN: {"connections.add_connection", "connections.view_connection", "connections.change_connection",
@@ -45,27 +47,23 @@ def test_create_connections_privilege_has_its_human_name(make_user):
 
 def test_viewer_gets_403_naming_the_missing_privilege_on_a_builder_only_url(client_for, viewer, make_user):
     make_user(roles.ADMIN, email="boss@example.com")
-    response = client_for(viewer).get(reverse("project_create"))
-    assert response.status_code == 403
-    assert "Create projects" in response.text
+    response = assert_access(client_for(viewer), CREATE_PROJECT, NO_PRIVILEGE)  # names "Create projects"
     assert "boss@example.com" not in response.text  # who grants it is said by role (test_disclosures)
 
 
 def test_builder_may_open_the_builder_only_url(client_for, builder):
-    assert client_for(builder).get(reverse("project_create")).status_code == 200
+    assert_access(client_for(builder), CREATE_PROJECT, ALLOWED)
 
 
 def test_project_without_access_is_a_404(client_for, project, make_user):
     outsider = make_user(roles.BUILDER)
-    response = client_for(outsider).get(project.get_absolute_url())
-    assert response.status_code == 404
-    assert "Page not found" in response.text
-    assert project.name not in response.text
+    assert_access(client_for(outsider), Endpoint(project.get_absolute_url()), NO_PROJECT_ACCESS,
+                  hidden=[project.name])
 
 
 def test_global_privileges_do_not_open_other_projects(client_for, project, make_user):
     admin_role_user = make_user(roles.ADMIN)  # an Admin by role, not a superuser
-    assert client_for(admin_role_user).get(project.get_absolute_url()).status_code == 404
+    assert_access(client_for(admin_role_user), Endpoint(project.get_absolute_url()), NO_PROJECT_ACCESS)
 
 
 def test_sharing_a_project_opens_it(client_for, builder, project, make_user):
@@ -94,10 +92,9 @@ def test_sharing_with_a_role_opens_it_to_its_members(client_for, builder, projec
 def test_only_managers_may_share(client_for, builder, project, make_user):
     user = make_user(roles.BUILDER)
     services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=user)
-    response = client_for(user).post(
-        reverse("project_share", args=[project.pk]), {"email": user.email, "level": "manage_project"}
-    )
-    assert response.status_code == 404
+    share = Endpoint(reverse("project_share", args=[project.pk]), "post",
+                     data={"email": user.email, "level": "manage_project"})
+    assert_access(client_for(user), share, NO_PROJECT_ACCESS)
     assert not user.has_perm("accounts.manage_project", project)
 
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from accounts.models import User
+from tests.permissions import ANONYMOUS, Endpoint, assert_access
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,7 @@ def test_sign_in_then_sign_out(client, builder):
 
     response = client.post(reverse("account_logout"), follow=True)
     assert not response.wsgi_request.user.is_authenticated
-    assert client.get(reverse("project_list")).status_code == 302
+    assert_access(client, Endpoint(reverse("project_list")), ANONYMOUS)
 
 
 def test_wrong_password_is_refused_with_a_message(client, builder):
@@ -75,6 +76,4 @@ def test_default_role_comes_from_settings(client, settings):
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(client):
-    response = client.get(reverse("project_list"))
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("account_login"))
+    assert_access(client, Endpoint(reverse("project_list")), ANONYMOUS)

@@ -18,6 +18,7 @@ from connections.custom import (
     ensure_custom_connectors_loaded,
 )
 from connections.models import Connection, CustomConnector
+from tests.permissions import ALLOWED, ANONYMOUS, NO_PRIVILEGE, Endpoint, assert_access
 
 ACME_YAML = """\
 key: acme_tickets
@@ -230,8 +231,8 @@ def test_an_uploaded_connector_is_usable_at_once(client_for, admin_user, builder
 # --- privilege: Manage connectors -------------------------------------------------------------------------
 
 
-def _custom_urls(key: str) -> list[str]:
-    return [
+def _custom_endpoints(key: str, method: str = "get", data: dict | None = None) -> list[Endpoint]:
+    urls = [
         reverse("custom_connector_list"),
         reverse("custom_connector_create"),
         reverse("custom_connector_edit", args=[key]),
@@ -239,31 +240,28 @@ def _custom_urls(key: str) -> list[str]:
         reverse("custom_connector_disable", args=[key]),
         reverse("custom_connector_enable", args=[key]),
     ]
+    return [Endpoint(url, method, privilege="connections.manage_connectors", data=data or {}) for url in urls]
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_a_builder_gets_403_on_every_custom_connector_page(client_for, builder, acme, method):
     client = client_for(builder)
-    for url in _custom_urls(acme.key):
-        response = getattr(client, method)(url, {"yaml_text": ACME_YAML.replace("Acme Tickets", "Hijacked")})
-        assert response.status_code == 403, url
-        assert "Manage connectors" in page_text(response)
+    for endpoint in _custom_endpoints(acme.key, method, {"yaml_text": ACME_YAML.replace("Acme Tickets", "Hijacked")}):
+        assert_access(client, endpoint, NO_PRIVILEGE)  # the page names "Manage connectors"
     acme.refresh_from_db()
     assert acme.enabled and acme.name == "Acme Tickets" and acme.versions.count() == 1
 
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_anonymous_people_are_sent_to_sign_in(client, acme, method):
-    for url in _custom_urls(acme.key):
-        response = getattr(client, method)(url)
-        assert response.status_code == 302, url
-        assert response["Location"].startswith(reverse("account_login"))
+    for endpoint in _custom_endpoints(acme.key, method):
+        assert_access(client, endpoint, ANONYMOUS)
 
 
 def test_an_admin_sees_every_custom_connector_page(client_for, admin_user, acme):
     client = client_for(admin_user)
-    for url in _custom_urls(acme.key)[:5]:
-        assert client.get(url).status_code == 200, url
+    for endpoint in _custom_endpoints(acme.key)[:5]:
+        assert_access(client, endpoint, ALLOWED)
     assert client.get(reverse("custom_connector_edit", args=["nope"])).status_code == 404
 
 

@@ -1,5 +1,5 @@
 """Demo users and projects for `make run`, and a connection to Demo CRM when it is on (idempotent: running it
-twice changes nothing)."""
+twice changes nothing). It sets up every app, so it lives above them, in the demo package."""
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -8,6 +8,9 @@ from django.db import transaction
 
 from accounts import roles, services
 from accounts.models import Project, ProjectAccess, User
+from connections.models import Connection
+from connections.services import connection_create
+from demo.views import DEMO_ACCOUNT, demo_api_url, demo_page_url
 
 DEMO_USERS = [
     # email, password, role, superuser
@@ -57,10 +60,6 @@ class Command(BaseCommand):
 
     def _demo_crm_connection(self, project: Project, builder: User) -> None:
         """A Demo CRM connection to authorize in the browser: the app answers once the server runs."""
-        from connections.models import Connection
-        from connections.services import connection_create
-        from demo.views import DEMO_ACCOUNT, demo_api_url, demo_page_url
-
         if not Connection.objects.filter(project=project, name=DEMO_CONNECTION).exists():
             connection_create(project=project, connector_key="demo_crm", name=DEMO_CONNECTION, acting_user=builder,
                               auth_method="basic", settings_values={"base_url": demo_api_url()},

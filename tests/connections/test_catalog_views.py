@@ -11,6 +11,7 @@ from django.urls import reverse
 from connections.catalog import registry
 from connections.custom import custom_connector_save, custom_connectors_unload
 from tests.connections.test_custom_connectors import ACME_YAML
+from tests.permissions import Endpoint, matrix
 
 
 @pytest.fixture(autouse=True)
@@ -27,12 +28,14 @@ def keys(response) -> list[str]:
     return [app.spec.key for app in response.context["apps"]]
 
 
-@pytest.mark.django_db
-def test_anonymous_people_are_sent_to_sign_in(client):
-    for url in (reverse("catalog"), reverse("catalog_app", args=["slack"])):
-        response = client.get(url)
-        assert response.status_code == 302
-        assert response["Location"].startswith(reverse("account_login"))
+def _endpoints() -> dict[str, Endpoint]:
+    """Any signed-in person may browse the catalog: no privilege, no project."""
+    return {"catalog": Endpoint(reverse("catalog")), "app": Endpoint(reverse("catalog_app", args=["slack"]))}
+
+
+@pytest.mark.parametrize("cell", matrix(_endpoints()))
+def test_permission_matrix(permission_matrix, cell):
+    permission_matrix(cell, _endpoints())
 
 
 def test_a_viewer_browses_every_app_with_secondary_entries_as_apps_of_their_own(client_for, viewer):

@@ -17,6 +17,7 @@ from connections import services, views
 from connections.models import Connection
 from connections.selectors import SORTS
 from recipes.models import ConnectionBinding, Recipe
+from tests.permissions import Endpoint, matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -28,60 +29,32 @@ def basic_connection(credential_connection):
     return connection
 
 
-def _urls(connection):
-    pk = connection.pk
+def _urls(connection) -> dict[str, Endpoint]:
+    pk, use, hx = connection.pk, ProjectAccess.USE, {"HX-Request": "true"}
     return {
-        # name: (url, method, privilege needed)
-        "list": (reverse("connection_list"), "get", "view"),
-        "detail": (reverse("connection_detail", args=[pk]), "get", "view"),
-        "wizard": (reverse("connection_create"), "get", "add"),
-        "wizard_app": (reverse("connection_create_app", args=["loopback"]), "get", "add"),
-        "authorize": (reverse("connection_authorize", args=[pk]), "get", "add"),
-        "test": (reverse("connection_test", args=[pk]), "post", "test"),
-        "edit": (reverse("connection_edit", args=[pk]), "get", "change"),
-        "disconnect": (reverse("connection_disconnect", args=[pk]), "get", "change"),
-        "delete": (reverse("connection_delete", args=[pk]), "get", "delete"),
-        "audit": (reverse("connection_audit_log"), "get", "auditlog"),
+        "list": Endpoint(reverse("connection_list"), privilege="connections.view_connection"),
+        "detail": Endpoint(reverse("connection_detail", args=[pk]), privilege="connections.view_connection",
+                           access=ProjectAccess.VIEW),
+        "wizard": Endpoint(reverse("connection_create"), privilege="connections.add_connection"),
+        "wizard_app": Endpoint(reverse("connection_create_app", args=["loopback"]),
+                               privilege="connections.add_connection"),
+        "authorize": Endpoint(reverse("connection_authorize", args=[pk]), privilege="connections.add_connection",
+                              access=use),
+        "test": Endpoint(reverse("connection_test", args=[pk]), "post", privilege="connections.test_connection",
+                         access=use, headers=hx),
+        "edit": Endpoint(reverse("connection_edit", args=[pk]), privilege="connections.change_connection",
+                         access=use),
+        "disconnect": Endpoint(reverse("connection_disconnect", args=[pk]),
+                               privilege="connections.change_connection", access=use),
+        "delete": Endpoint(reverse("connection_delete", args=[pk]), privilege="connections.delete_connection",
+                           access=use),
+        "audit": Endpoint(reverse("connection_audit_log"), privilege="connections.view_auditlog"),
     }
 
 
-OBJECT_URLS = {"detail", "authorize", "test", "edit", "disconnect", "delete"}
-NAMES = list(_urls(Connection(pk=1)))
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_anonymous_is_sent_to_sign_in(client, basic_connection, name):
-    url, method, _ = _urls(basic_connection)[name]
-    response = getattr(client, method)(url)
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("account_login"))
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if _urls(Connection(pk=1))[n][2] != "view"])
-def test_without_the_privilege_is_403(client_for, basic_connection, project, builder, viewer, name):
-    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=viewer)
-    url, method, _ = _urls(basic_connection)[name]
-    response = getattr(client_for(viewer), method)(url)
-    assert response.status_code == 403
-    assert "privilege" in response.text
-
-
-@pytest.mark.parametrize("name", sorted(OBJECT_URLS))
-def test_without_project_access_is_404(client_for, basic_connection, make_user, name):
-    outsider = make_user("Admin")  # every privilege, but not this project
-    url, method, _ = _urls(basic_connection)[name]
-    response = getattr(client_for(outsider), method)(url)
-    assert response.status_code == 404
-    assert basic_connection.name not in response.text
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_allowed_is_200(client_for, basic_connection, make_user, project, builder, name):
-    admin = make_user("Admin")
-    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=admin)
-    url, method, _ = _urls(basic_connection)[name]
-    response = getattr(client_for(admin), method)(url, headers={"HX-Request": "true"} if method == "post" else {})
-    assert response.status_code == 200, response.text[:500]
+@pytest.mark.parametrize("cell", matrix(_urls(Connection(pk=1))))
+def test_permission_matrix(permission_matrix, basic_connection, cell):
+    permission_matrix(cell, _urls(basic_connection), hidden=[basic_connection.name])
 
 
 def test_viewers_see_connections_but_no_create_button(client_for, basic_connection, project, builder, viewer):
@@ -95,9 +68,9 @@ def test_viewers_see_connections_but_no_create_button(client_for, basic_connecti
 
 def test_list_row_shows_what_a_person_needs(client_for, basic_connection, builder):
     recipe = Recipe.objects.create(name="Sync leads", project=basic_connection.project, running=True)
-    ConnectionBinding.objects.create(recipe=recipe, app_key="loopback", connection=basic_connection)
+    ConnectionBinding.objects.create(recipe=recipe, connector_key="loopback", connection=basic_connection)
     stopped = Recipe.objects.create(name="Weekly digest", project=basic_connection.project)
-    ConnectionBinding.objects.create(recipe=stopped, app_key="loopback", connection=basic_connection)
+    ConnectionBinding.objects.create(recipe=stopped, connector_key="loopback", connection=basic_connection)
     text = client_for(builder).get(reverse("connection_list")).text
     for expected in ("Loopback", basic_connection.name, "Sales operations", "Connected as ada@example.com",
                      "Production", "Used by 2 recipes (1 running)", "Connected"):
@@ -311,7 +284,7 @@ def test_edit_tests_new_credentials_before_replacing_them(client_for, basic_conn
 
 def test_disconnect_with_a_running_recipe_needs_disconnect_anyway(client_for, basic_connection, builder):
     recipe = Recipe.objects.create(name="Sync leads", project=basic_connection.project, running=True)
-    ConnectionBinding.objects.create(recipe=recipe, app_key="loopback", connection=basic_connection)
+    ConnectionBinding.objects.create(recipe=recipe, connector_key="loopback", connection=basic_connection)
     client = client_for(builder)
     url = reverse("connection_disconnect", args=[basic_connection.pk])
     page = client.get(url).text
@@ -326,7 +299,7 @@ def test_disconnect_with_a_running_recipe_needs_disconnect_anyway(client_for, ba
 
 def test_delete_is_refused_while_a_recipe_uses_it(client_for, basic_connection, builder):
     recipe = Recipe.objects.create(name="Sync leads", project=basic_connection.project)
-    ConnectionBinding.objects.create(recipe=recipe, app_key="loopback", connection=basic_connection)
+    ConnectionBinding.objects.create(recipe=recipe, connector_key="loopback", connection=basic_connection)
     client = client_for(builder)
     client.post(reverse("connection_disconnect", args=[basic_connection.pk]))
     response = client.post(reverse("connection_delete", args=[basic_connection.pk]))

@@ -8,10 +8,11 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from accounts import services as account_services
 from accounts.models import ProjectAccess
+from connections.catalog.app_slot import AppSlot
 from recipes import services
 from recipes.models import Recipe
+from tests.permissions import Endpoint, matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -19,71 +20,39 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def recipe(make_recipe, make_connection, builder):
     recipe = make_recipe(steps=[("gmail", "new_email", {}), ("gmail", "send_email", {"raw": "{{trigger.id}}"})])
-    services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "My Gmail account"),
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "My Gmail account"),
                          acting_user=builder)
     return recipe
 
 
-def _endpoints(recipe):
-    pk = recipe.pk
+def _endpoints(recipe) -> dict[str, Endpoint]:
+    pk, view, use, moved = recipe.pk, ProjectAccess.VIEW, ProjectAccess.USE, (200, 302, 409)
+
+    def change(url, data=None, privilege="recipes.change_recipe"):
+        return Endpoint(url, "post", privilege=privilege, access=use, data=data or {}, allowed=moved)
+
     return {
-        "list": ("get", reverse("recipe_list"), {}, "view"),
-        "create": ("get", reverse("recipe_create"), {}, "add"),
-        "editor": ("get", reverse("recipe_editor", args=[pk]), {}, "view"),
-        "history": ("get", reverse("recipe_history", args=[pk]), {}, "view"),
-        "settings": ("post", reverse("recipe_settings", args=[pk]), {"name": "X", "kind": "standard"}, "change"),
-        "step_add": ("post", reverse("recipe_step_add", args=[pk]), {"app_key": "gmail", "operation_key": "get_email"},
-                     "change"),
-        "step_inputs": ("post", reverse("recipe_step_inputs", args=[pk, 2]), {"input_raw": "x"}, "change"),
-        "step_delete": ("post", reverse("recipe_step_delete", args=[pk, 2]), {}, "change"),
-        "binding": ("post", reverse("recipe_binding_set", args=[pk]), {"app_key": "gmail", "connection": "0"},
-                    "change"),
-        "runtime_user": ("post", reverse("recipe_binding_runtime_user", args=[pk]), {"app_key": "gmail"}, "change"),
-        "connect": ("post", reverse("recipe_connect_start", args=[pk]), {"app_key": "gmail"}, "change"),
-        "connect_done": ("get", reverse("recipe_connect_done", args=[pk]), {}, "change"),
-        "start": ("post", reverse("recipe_start", args=[pk]), {}, "start"),
-        "stop": ("post", reverse("recipe_stop", args=[pk]), {}, "start"),
+        "list": Endpoint(reverse("recipe_list"), privilege="recipes.view_recipe"),
+        "create": Endpoint(reverse("recipe_create"), privilege="recipes.add_recipe"),
+        "editor": Endpoint(reverse("recipe_editor", args=[pk]), privilege="recipes.view_recipe", access=view),
+        "history": Endpoint(reverse("recipe_history", args=[pk]), privilege="recipes.view_recipe", access=view),
+        "settings": change(reverse("recipe_settings", args=[pk]), {"name": "X", "kind": "standard"}),
+        "step_add": change(reverse("recipe_step_add", args=[pk]), {"app_key": "gmail", "operation_key": "get_email"}),
+        "step_inputs": change(reverse("recipe_step_inputs", args=[pk, 2]), {"input_raw": "x"}),
+        "step_delete": change(reverse("recipe_step_delete", args=[pk, 2])),
+        "binding": change(reverse("recipe_binding_set", args=[pk]), {"app_key": "gmail", "connection": "0"}),
+        "runtime_user": change(reverse("recipe_binding_runtime_user", args=[pk]), {"app_key": "gmail"}),
+        "connect": change(reverse("recipe_connect_start", args=[pk]), {"app_key": "gmail"}),
+        "connect_done": Endpoint(reverse("recipe_connect_done", args=[pk]), privilege="recipes.change_recipe",
+                                 access=use, allowed=moved),
+        "start": change(reverse("recipe_start", args=[pk]), privilege="recipes.start_recipe"),
+        "stop": change(reverse("recipe_stop", args=[pk]), privilege="recipes.start_recipe"),
     }
 
 
-NAMES = list(_endpoints(Recipe(pk=1)))
-OBJECT_ENDPOINTS = [n for n in NAMES if n not in ("list", "create")]
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_anonymous_goes_to_sign_in(client, recipe, name):
-    method, url, data, _ = _endpoints(recipe)[name]
-    response = getattr(client, method)(url, data)
-    assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
-
-
-@pytest.mark.parametrize("name", [n for n in NAMES if _endpoints(Recipe(pk=1))[n][3] != "view"])
-def test_a_viewer_gets_403(client_for, recipe, viewer, builder, project, name):
-    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=viewer)
-    method, url, data, _ = _endpoints(recipe)[name]
-    assert getattr(client_for(viewer), method)(url, data).status_code == 403
-
-
-@pytest.mark.parametrize("name", OBJECT_ENDPOINTS)
-def test_another_projects_recipe_is_404(client_for, recipe, make_user, name):
-    method, url, data, _ = _endpoints(recipe)[name]
-    assert getattr(client_for(make_user("Admin")), method)(url, data).status_code == 404
-
-
-@pytest.mark.parametrize("name", OBJECT_ENDPOINTS)
-def test_view_only_project_access_cannot_change_the_recipe(client_for, recipe, make_user, builder, project, name):
-    admin = make_user("Admin")
-    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.VIEW, user=admin)
-    method, url, data, privilege = _endpoints(recipe)[name]
-    expected = 200 if privilege == "view" else 404
-    assert getattr(client_for(admin), method)(url, data).status_code == expected
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_allowed(client_for, recipe, builder, name):
-    method, url, data, _ = _endpoints(recipe)[name]
-    response = getattr(client_for(builder), method)(url, data)
-    assert response.status_code in ((200,) if method == "get" and name != "connect_done" else (200, 302, 409))
+@pytest.mark.parametrize("cell", matrix(_endpoints(Recipe(pk=1))))
+def test_permission_matrix(permission_matrix, recipe, cell):
+    permission_matrix(cell, _endpoints(recipe), hidden=[recipe.name])
 
 
 def test_recipes_page_shows_error_counts_apps_and_filters(client_for, recipe, make_recipe, builder):
@@ -111,7 +80,7 @@ def test_editor_disables_inputs_until_the_app_has_a_valid_connection(client_for,
 
 def test_editor_offers_the_secondary_connector_and_data_pills(client_for, make_recipe, make_connection, builder):
     recipe = make_recipe(steps=[("salesforce", "new_lead", {}), ("salesforce", "query", {"q": "x"})])
-    services.binding_set(recipe=recipe, app_key="salesforce", connection=make_connection("salesforce", "SF"),
+    services.binding_set(recipe=recipe, app=AppSlot("salesforce"), connection=make_connection("salesforce", "SF"),
                          acting_user=builder)
     text = client_for(builder).get(recipe.get_absolute_url()).text
     assert "Salesforce (secondary)" in text and "it takes its own connection" in text
@@ -121,7 +90,7 @@ def test_editor_offers_the_secondary_connector_and_data_pills(client_for, make_r
 def test_used_by_counts_and_running_recipes_on_the_connections_page(client_for, recipe, make_recipe, builder):
     connection = recipe.bindings.get().connection
     other = make_recipe("Second", steps=[("gmail", "new_email", {})])
-    services.binding_set(recipe=other, app_key="gmail", connection=connection, acting_user=builder)
+    services.binding_set(recipe=other, app=AppSlot("gmail"), connection=connection, acting_user=builder)
     Recipe.objects.filter(pk=recipe.pk).update(running=True)
     text = client_for(builder).get(reverse("connection_list")).text
     assert "Used by 2 recipes (1 running)" in text
@@ -172,7 +141,7 @@ def _long_recipe(project, builder, *, steps: int, apps: list[str]) -> Recipe:
     for app in apps:
         connection = Connection.objects.create(name=f"{app} for {recipe.name}", connector_key=app, project=project,
                                                auth_method="basic", status="connected", created_by=builder)
-        ConnectionBinding.objects.create(recipe=recipe, app_key=app, connection=connection)
+        ConnectionBinding.objects.create(recipe=recipe, connector_key=app, connection=connection)
     return recipe
 
 
