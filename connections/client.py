@@ -15,9 +15,8 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
-from requests.auth import HTTPBasicAuth
-from requests_oauthlib import OAuth1
 
+from connections.auth import Auth, auth_for
 from connections.catalog import ConnectorSpec, InvalidValue, ResolvedRequest, origin_of, registry
 from connections.credentials import open_secret
 from connections.egress import EgressRefused
@@ -32,7 +31,7 @@ from connections.problems import (
     classify_exception,
     classify_status,
 )
-from connections.tokens import credentials_refused, ensure_fresh_token
+from connections.tokens import ensure_fresh_token
 from connections.vault import Secret, VaultError
 
 __all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "resolved_auth", "settings_problem", "spec_for"]
@@ -119,6 +118,11 @@ class ConnectionClient:
             self.base_url, self.problem = self.method.base_url, None
         self._oauth_client: tuple[str, Secret | None] | None = None
 
+    @property
+    def auth(self) -> Auth:
+        """The behaviour of the connection's auth method (connections.auth): how it signs, whether it refreshes."""
+        return auth_for((self.method or self.spec.auth_method(self.connection.auth_method)).type)
+
     # --- requests -------------------------------------------------------------------------
 
     def request(self, method: str, url: str, *, params=None, json=None, data=None, headers=None) -> requests.Response:
@@ -134,12 +138,12 @@ class ConnectionClient:
         if self.problem is not None:
             raise ConnectionProblem(self.problem)
         url = self._absolute(url)
-        if self.method.type == "oauth2":
+        if self.auth.refreshes:
             self.connection = ensure_fresh_token(self.connection, oauth=self._oauth(), fresh=self._fresh,
                                                  session=self.session, lease_owner=self._refresh_lease)
             self._fresh, self._refresh_lease = False, None
         response = self._send(method, url, params=params, json=json, data=data, headers=headers)
-        if self.method.type == "oauth2" and self._wants_refresh(response):
+        if self.auth.refreshes and self._wants_refresh(response):
             self.connection = ensure_fresh_token(
                 self.connection, stale_version=self.connection.token_version, oauth=self._oauth(),
                 session=self.session,
@@ -214,45 +218,8 @@ class ConnectionClient:
             raise ConnectionProblem(classify_exception(exc, app=self.spec.name)) from None
 
     def _auth(self, headers: dict, params: dict):
-        connection, method = self.connection, self.method
-        if method.type == "oauth2":
-            token = open_secret(connection, "access_token")
-            if token is None:
-                raise ConnectionProblem(_not_authorized())
-            name, value = method.authorization_header(token.reveal())
-            headers[name] = value
-            return None
-        if method.type == "oauth1":
-            client_id, client_secret = self._oauth()[1]
-            token, token_secret = open_secret(connection, "access_token"), open_secret(connection, "token_secret")
-            if token is None:
-                raise ConnectionProblem(_not_authorized())
-            rsa = method.signature_method == "RSA-SHA1"
-            return OAuth1(
-                client_id,
-                client_secret=None if rsa else (client_secret.reveal() if client_secret else None),
-                resource_owner_key=token.reveal(),
-                resource_owner_secret=token_secret.reveal() if token_secret else None,
-                signature_method=method.signature_method,
-                rsa_key=client_secret.reveal() if rsa and client_secret else None,
-            )
-        if method.type == "basic":
-            password = open_secret(connection, "password")
-            if password is None:
-                raise ConnectionProblem(_not_authorized())
-            return HTTPBasicAuth(connection.username, password.reveal())
-        # api_key
-        key, secret = open_secret(connection, "api_key"), open_secret(connection, "api_secret")
-        if key is None:
-            raise ConnectionProblem(_not_authorized())
-        value = method.render(key.reveal(), secret.reveal() if secret else None)
-        if method.in_ == "basic":
-            return HTTPBasicAuth(value, secret.reveal() if secret else "")
-        carrier = params if method.in_ == "query" else headers
-        carrier[method.name or ("api_key" if method.in_ == "query" else "Authorization")] = value
-        if method.secret_name and secret:
-            carrier[method.secret_name] = secret.reveal()
-        return None
+        return self.auth.sign(method=self.method, connection=self.connection, headers=headers, params=params,
+                              oauth_client=lambda: self._oauth()[1])
 
 
 def _unreadable_credentials(exc: VaultError) -> Verdict:
@@ -264,10 +231,6 @@ def _unreadable_credentials(exc: VaultError) -> Verdict:
                        "If many connections show this after a change of credential keys, ask an admin to add the "
                        "previous key back to SPLICE_CREDENTIAL_KEYS.",
                    ])
-
-
-def _not_authorized() -> Verdict:
-    return credentials_refused("This connection has no credentials yet: authorize it first.")
 
 
 def connection_client(connection: Connection, *, session: requests.Session | None = None,

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import Project
+from connections.auth import auth_for
 from connections.catalog import ConnectorSpec, InvalidSettings, SettingField
 from connections.models import Connection, OAuthProfile
 
@@ -106,14 +107,16 @@ class DescribeConnectionForm(SpecSettingsMixin, forms.Form):
             )
         self.add_setting_fields()
         method = spec.auth_method(method_key)
-        if method.type == "oauth2" and method.scopes.optional:
+        auth = auth_for(method.type)
+        scopes = auth.scopes(method)
+        if scopes is not None and scopes.optional:
             self.fields["scopes"] = forms.MultipleChoiceField(
                 label="Extra permissions (scopes)", required=False, widget=forms.CheckboxSelectMultiple,
                 choices=[(s.name, f"{s.name} — {s.description}" if s.description else s.name)
-                         for s in method.scopes.optional],
-                help_text=f"Always requested: {', '.join(method.scopes.default) or 'none'}.",
+                         for s in scopes.optional],
+                help_text=f"Always requested: {', '.join(scopes.default) or 'none'}.",
             )
-        if profiles is not None and method.type in ("oauth2", "oauth1"):
+        if profiles is not None and auth.needs_oauth_client:
             self.fields["oauth_profile"] = forms.ModelChoiceField(
                 label="OAuth profile", queryset=profiles, required=False, empty_label="The app's default profile",
                 help_text="The client id and secret Splice uses with this app.",

@@ -263,7 +263,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
             by_host.setdefault(urlsplit(client.base_url).netloc.lower()[:255], []).append(client)
         # The refresh leases of those whose tokens need refreshing: one statement, not one each.
         refresh_leases_claim([client.connection for clients in by_host.values() for client in clients
-                              if client.method.type == "oauth2"], owner)
+                              if client.auth.refreshes], owner)
         slots, probed = {}, []
         for host, clients in by_host.items():
             slot = _host_slot_acquire(host, owner, now, ttl)

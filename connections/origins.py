@@ -48,10 +48,9 @@ def check_credentials_may_go(connection: Connection, url: str) -> None:
 def check_profile_registered_for(profile: OAuthProfile, app_name: str, method) -> None:
     """Raise ConnectionProblem unless every endpoint `method` (a resolved OAuth method) sends the client secret
     to is one the profile was registered for."""
-    urls = [url for name, url in method.url_templates().items() if name != "base_url"]
-    if method.type == "oauth1":  # every request is signed with the client secret (PLAINTEXT sends it as it is)
-        urls.append(method.base_url)
-    for url in urls:
+    from connections.auth import auth_for  # its OAuth methods' modules use these checks (through tokens)
+
+    for url in auth_for(method.type).client_secret_urls(method):
         if not any(endpoint_matches(url, pattern) for pattern in profile.endpoints or ()):
             raise ConnectionProblem(Verdict(
                 Kind.OTHER,

@@ -513,17 +513,16 @@ def connection_disconnect(*, connection: Connection, acting_user: User, force: b
 
 
 def _revoke(connection: Connection) -> str:
-    """What became of the connection's OAuth 2.0 tokens at the app ("" when it offers no revocation)."""
+    """What became of the connection's tokens at the app ("" when its auth method offers no revocation)."""
+    from connections.auth import auth_for
     from connections.client import oauth_client_for, resolved_auth
-    from connections.tokens import revoke_tokens
 
     if connection.status == Status.DISCONNECTED:
         return ""
     try:
         method = resolved_auth(connection)
-        if method.type != "oauth2" or not method.revoke_url:
-            return ""
-        return revoke_tokens(connection, oauth=(method, oauth_client_for(connection, method=method)))
+        return auth_for(method.type).revoke(connection, method,
+                                            oauth_client=lambda: oauth_client_for(connection, method=method))
     except ConnectionProblem as problem:
         return f"not revoked: {problem.verdict.message}"
 

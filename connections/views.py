@@ -24,6 +24,7 @@ from accounts.models import ProjectAccess, User
 from accounts.selectors import projects_for_user
 from config.converters import parse_id
 from connections import services
+from connections.auth import auth_for
 from connections.catalog import UnknownConnector, origin_of, registry
 from connections.client import resolved_auth
 from connections.forms import (
@@ -198,8 +199,9 @@ def connection_authorize(request, pk: int):
     spec = _spec_or_404(connection.app_key)
     method = spec.auth_method(connection.auth_method)
     form = None
+    auth = auth_for(method.type)
     outcome = None
-    if method.type in ("basic", "api_key"):
+    if auth.uses_credentials_form:
         form = CredentialsForm(request.POST or None, spec=spec, method_key=method.key,
                                initial={"username": connection.username})
         if request.method == "POST" and form.is_valid():
@@ -210,7 +212,7 @@ def connection_authorize(request, pk: int):
             if outcome.ok:
                 return _connected(request, connection, outcome)
     elif request.method == "POST":
-        if method.type == "oauth2" and method.grant == "client_credentials":
+        if not auth.redirects(method):  # OAuth 2.0 client credentials: no person, no browser
             outcome = connection_authorize_client_credentials(connection=connection, acting_user=request.user,
                                                               ip=client_ip(request))
             if outcome.ok:
@@ -230,7 +232,7 @@ def connection_authorize(request, pk: int):
     context = {"connection": connection, "spec": spec, "method": method, "form": form, "outcome": outcome,
                "step": 3, "next": _safe_next(request)}
     response = render(request, "connections/authorize.html", context, status=400 if outcome else 200)
-    if method.redirects:
+    if auth.redirects(method):
         _allow_form_redirect_to_app(response, connection)
     return response
 
@@ -356,7 +358,7 @@ def connection_edit(request, pk: int):
                 return _edited(request, connection, outcome, moved=moving is not None)
             moving = None  # saved; what is left to fix is the credentials that failed their test
     context = {"connection": connection, "spec": spec, "form": form, "outcome": outcome, "moving": moving,
-               "asks_credentials": method.type in ("basic", "api_key"),
+               "asks_credentials": auth_for(method.type).uses_credentials_form,
                "url_settings": [f.label for f in spec.settings_for(method.key).values() if f.type == "url"]
                if connection.authorized_at else []}
     return render(request, "connections/connection_edit.html", context, status=400 if outcome else 200)
