@@ -44,7 +44,7 @@ def build(connections: int, projects: int, recipes: int):
     Step.objects.bulk_create([Step(recipe=r, position=1, is_trigger=True, connector_key="loopback",
                                    operation_key="new_item") for r in recipe_rows], batch_size=2000)
     ConnectionBinding.objects.bulk_create([
-        ConnectionBinding(recipe=r, app_key="loopback", connection_id=connection_ids[i % len(connection_ids)])
+        ConnectionBinding(recipe=r, connector_key="loopback", connection_id=connection_ids[i % len(connection_ids)])
         for i, r in enumerate(recipe_rows)
     ], batch_size=2000)
     return user, connection_ids[0]

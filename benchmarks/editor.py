@@ -41,25 +41,23 @@ def build(steps: int, apps: int, recipes: int, connections: int):
     Step.objects.bulk_create([Step(recipe=r, position=1, is_trigger=True, connector_key="loopback",
                                    operation_key="new_item") for r in others], batch_size=2000)
 
-    from connections.catalog import registry
+    from connections.catalog.app_slot import AppSlot
 
     recipe = Recipe.objects.create(name="Big recipe", project=project, created_by=user)
     rows = []
     for position in range(1, steps + 1):
-        spec = registry().get(app_keys[(position - 1) % len(app_keys)])
-        operation = spec.triggers[0] if position == 1 else spec.actions[0]
+        app = AppSlot.from_catalog_key(app_keys[(position - 1) % len(app_keys)])
+        operation = app.spec.triggers[0] if position == 1 else app.spec.actions[0]
         inputs = {f.name: "{{trigger.id}}" if position > 1 else "" for f in operation.input}
-        rows.append(Step(recipe=recipe, position=position, is_trigger=position == 1, connector_key=spec.primary_key,
-                         slot="secondary" if spec.is_secondary else "primary", operation_key=operation.key,
-                         inputs=inputs))
+        rows.append(Step(recipe=recipe, position=position, is_trigger=position == 1, **app.lookup(),
+                         operation_key=operation.key, inputs=inputs))
     Step.objects.bulk_create(rows)
     for key in app_keys:
-        spec = registry().get(key)
-        slot = "secondary" if spec.is_secondary else "primary"
-        connection = Connection.objects.create(name=f"{spec.name} bench", connector_key=spec.primary_key, slot=slot,
-                                               auth_method=spec.auth[0].key, project=project, status="connected",
+        app = AppSlot.from_catalog_key(key)
+        connection = Connection.objects.create(name=f"{app.label} bench", **app.lookup(),
+                                               auth_method=app.spec.auth[0].key, project=project, status="connected",
                                                created_by=user)
-        ConnectionBinding.objects.create(recipe=recipe, app_key=spec.primary_key, slot=slot, connection=connection)
+        ConnectionBinding.objects.create(recipe=recipe, **app.lookup(), connection=connection)
     return user, recipe
 
 

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import privilege_required
 from connections.catalog import ConnectorSpec, SpecError, UnknownConnector, registry
+from connections.catalog.app_slot import AppSlot
 from connections.custom import (
     custom_connector_problems,
     custom_connector_set_enabled,
@@ -85,7 +86,7 @@ def catalog_app(request, key: str):
     if spec.is_secondary:
         related = registry().get(spec.primary_key)
     elif spec.secondary:
-        related = registry().get(f"{spec.key}_secondary")
+        related = AppSlot.of(spec).as_secondary().spec
     return render(request, "connections/catalog_app.html", {
         "app": entry, "spec": spec, "related": related,
         "settings": list(spec.settings.items()), "secret_fields": list(spec.secret_fields.items()),

@@ -512,7 +512,7 @@ def _recipients(connection: Connection) -> list[User]:
 
 def _app_name(connection: Connection) -> str:
     try:
-        return registry().get(connection.app_key).name
+        return registry().get(connection.app_slot.catalog_key).name
     except UnknownConnector:
         return connection.connector_key
 

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from connections.catalog.app_slot import AppSlot
+
 __all__ = [
     "AuditEvent",
     "Connection",
@@ -159,9 +161,9 @@ class Connection(models.Model):
         return reverse("connection_detail", args=[self.pk])
 
     @property
-    def app_key(self) -> str:
-        """The catalog entry this connection is for: `salesforce` or `salesforce_secondary`."""
-        return f"{self.connector_key}_secondary" if self.slot == self.Slot.SECONDARY else self.connector_key
+    def app_slot(self) -> AppSlot:
+        """The app (connector and slot) this connection is for; `.catalog_key` names its catalog entry."""
+        return AppSlot(self.connector_key, self.slot)
 
     @property
     def needs_attention(self) -> bool:

@@ -17,6 +17,7 @@ from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
 from config.converters import parse_id
 from connections import usage
+from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
 
 __all__ = [
@@ -117,7 +118,7 @@ class ConnectionFilters:
         return bool(self.q or self.project or self.app or self.status or self.environment)
 
 
-# What a row of the connections page shows (Connection.app_key reads the slot); the rest stays in the database.
+# What a row of the connections page shows (Connection.app_slot reads the slot); the rest stays in the database.
 _LIST_ROW_FIELDS = ("name", "connector_key", "slot", "project", "identity", "environment", "status", "error_reason",
                    "error_since", "last_checked_at")
 
@@ -145,11 +146,7 @@ def _filtered(queryset: QuerySet[Connection], filters: ConnectionFilters) -> Que
     if filters.project:
         queryset = queryset.filter(project_id=filters.project)
     if filters.app:
-        secondary = filters.app.endswith("_secondary")
-        queryset = queryset.filter(
-            connector_key=filters.app.removesuffix("_secondary"),
-            slot=Connection.Slot.SECONDARY if secondary else Connection.Slot.PRIMARY,
-        )
+        queryset = queryset.filter(**AppSlot.from_catalog_key(filters.app).lookup())
     if filters.status == "attention":
         queryset = queryset.filter(status=Connection.Status.ERROR)
     elif filters.status:

@@ -25,7 +25,8 @@ from accounts.selectors import projects_for_user
 from config.converters import parse_id
 from connections import services
 from connections.auth import auth_for
-from connections.catalog import UnknownConnector, origin_of, registry
+from connections.catalog import origin_of, registry
+from connections.catalog.app_slot import AppSlot
 from connections.client import resolved_auth
 from connections.forms import (
     SETTING_PREFIX,
@@ -63,11 +64,11 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR")
 
 
-def _spec_or_404(key: str):
-    try:
-        return registry().get(key)
-    except UnknownConnector:
-        raise Http404("No such app") from None
+def _spec_or_404(app: AppSlot):
+    spec = app.spec_or_none
+    if spec is None:
+        raise Http404("No such app")
+    return spec
 
 
 # --- list ---------------------------------------------------------------------------------------
@@ -82,7 +83,7 @@ def connection_list(request):
     page = connections_page(visible, filters, number=request.GET.get("page"), per_page=PAGE_SIZE)
     apps = registry().apps()
     specs = {spec.key: spec for spec in apps}
-    rows = [(connection, specs.get(connection.app_key)) for connection in page.object_list]
+    rows = [(connection, specs.get(connection.app_slot.catalog_key)) for connection in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -113,8 +114,9 @@ def wizard_pick_app(request):
 @privilege_required("connections.add_connection")
 @sensitive_post_parameters()
 def wizard_describe(request, app_key: str):
-    """Step 2: name, project, environment, auth method, settings; creates the (not yet authorized) connection."""
-    spec = _spec_or_404(app_key)
+    """Step 2: name, project, environment, auth method, settings; creates the (not yet authorized) connection.
+    `app_key` is the app's catalog key (`salesforce_secondary` for a second Salesforce connection in recipes)."""
+    spec = _spec_or_404(AppSlot.from_catalog_key(app_key))
     projects = usable_projects(request.user)
     if not projects.exists():
         return render(request, "connections/wizard_no_project.html", status=403)
@@ -196,7 +198,7 @@ def connection_authorize(request, pk: int):
     connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
     if connection.authorized_at is not None:
         require_privilege(request.user, "connections.change_connection")  # re-authorizing edits a connection
-    spec = _spec_or_404(connection.app_key)
+    spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
     form = None
     auth = auth_for(method.type)
@@ -274,7 +276,7 @@ def oauth_callback(request):
     if outcome.ok:
         messages.success(request, f"“{connection.name}” is connected. {outcome.message}.")
         return redirect(_with_connection(next_url, connection) or connection.get_absolute_url())
-    spec = _spec_or_404(connection.app_key)
+    spec = _spec_or_404(connection.app_slot)
     context = {"connection": connection, "spec": spec, "method": spec.auth_method(connection.auth_method),
                "outcome": outcome, "step": 3, "next": next_url}
     return render(request, "connections/authorize.html", context, status=400)
@@ -289,7 +291,7 @@ def connection_detail(request, pk: int):
         connections_for_user(request.user).select_related("project", "authorized_by", "created_by", "oauth_profile"),
         pk=pk,
     )
-    spec = _spec_or_404(connection.app_key)
+    spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
     events = connection.audit_events.select_related("actor")[:20]
     checks = connection_recent_checks(connection)
@@ -313,7 +315,7 @@ def connection_test(request, pk: int):
     connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
     outcome = services.connection_test(connection=connection, acting_user=request.user, ip=client_ip(request))
     connection.refresh_from_db()
-    spec = _spec_or_404(connection.app_key)
+    spec = _spec_or_404(connection.app_slot)
     if request.htmx:
         return render(request, "connections/_test_result.html",
                       {"connection": connection, "spec": spec, "outcome": outcome, "can_use": True,
@@ -329,7 +331,7 @@ def connection_edit(request, pk: int):
     authorized for erase its credentials: the page says so, asks to confirm, and takes the new credentials (or
     leads to the app's authorization) in the same step."""
     connection = connection_for_user_or_404(request.user, pk, ProjectAccess.USE)
-    spec = _spec_or_404(connection.app_key)
+    spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
     form = EditConnectionForm(request.POST or None, connection=connection, spec=spec,
                               loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)

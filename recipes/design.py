@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
-from connections.catalog import UnknownConnector, UnknownOperation, registry
+from connections.catalog import UnknownConnector, UnknownOperation
+from connections.catalog.app_slot import AppSlot
 from connections.models import Connection
 from recipes.models import ConnectionBinding, Recipe, Step
 from recipes.pills import unresolved_pills
@@ -38,18 +39,18 @@ def design_time_errors(recipe: Recipe, *, steps: Iterable[Step] | None = None,
     """Every design-time error of the recipe. Pass prefetched steps and bindings to avoid queries."""
     steps = list(steps if steps is not None else recipe.steps.all())
     bindings = list(bindings if bindings is not None else recipe.bindings.select_related("connection"))
-    by_app = {(b.app_key, b.slot): b for b in bindings}
+    by_app = {b.app_slot: b for b in bindings}
     editor = reverse("recipe_editor", args=[recipe.pk])
     errors: list[DesignError] = []
 
-    apps_used: dict[tuple[str, str], list[int]] = {}
+    apps_used: dict[AppSlot, list[int]] = {}
     for step in steps:
-        apps_used.setdefault((step.connector_key, step.slot), []).append(step.position)
+        apps_used.setdefault(step.app_slot, []).append(step.position)
 
-    for (connector_key, slot), positions in apps_used.items():
-        app_name = _app_name(connector_key, slot)
-        binding = by_app.get((connector_key, slot))
-        connect = f"{editor}#connection-{connector_key}-{slot}"
+    for app, positions in apps_used.items():
+        app_name = app.label
+        binding = by_app.get(app)
+        connect = f"{editor}#connection-{app.connector_key}-{app.slot}"
         if binding is None or (binding.connection is None and not binding.runtime_user):
             errors.append(DesignError("no_connection", f"{app_name} has no connection. Connect to {app_name} to "
                                       "configure its steps.", tuple(positions), f"Connect {app_name}", connect))
@@ -112,18 +113,9 @@ def _connection_errors(connection: Connection, app_name: str, positions: list[in
     return []
 
 
-def _app_name(connector_key: str, slot: str) -> str:
-    from recipes.models import app_key_for
-
-    try:
-        return registry().get(app_key_for(connector_key, slot)).name
-    except UnknownConnector:
-        return connector_key
-
-
 def _operation(step: Step):
     try:
-        return registry().get(step.app_key).operation(step.operation_key)
+        return step.app_slot.spec.operation(step.operation_key)
     except (UnknownConnector, UnknownOperation):
         return None
 

@@ -11,15 +11,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 
+from connections.catalog.app_slot import PRIMARY, SECONDARY, SLOTS, AppSlot
+
 __all__ = ["ConnectionBinding", "Recipe", "RecipeVersion", "Step"]
 
-PRIMARY, SECONDARY = "primary", "secondary"
 SLOT_CHOICES = [(PRIMARY, "Primary"), (SECONDARY, "Secondary")]
-
-
-def app_key_for(connector_key: str, slot: str) -> str:
-    """The catalog key of an app in a slot: `salesforce` or `salesforce_secondary`."""
-    return f"{connector_key}_secondary" if slot == SECONDARY else connector_key
 
 
 class Recipe(models.Model):
@@ -87,8 +83,9 @@ class Step(models.Model):
         return f"{self.recipe} #{self.position}: {self.connector_key}.{self.operation_key}"
 
     @property
-    def app_key(self) -> str:
-        return app_key_for(self.connector_key, self.slot)
+    def app_slot(self) -> AppSlot:
+        """The app (connector and slot) whose operation this step runs."""
+        return AppSlot(self.connector_key, self.slot)
 
     @property
     def ref(self) -> str:
@@ -100,7 +97,7 @@ class ConnectionBinding(models.Model):
     """The recipe's choice of connection for one app (and slot): one connection per app per recipe."""
 
     recipe = models.ForeignKey(Recipe, on_delete=models.CASCADE, related_name="bindings")
-    app_key = models.CharField(max_length=80, help_text="Connector key of the app, without the slot.")
+    connector_key = models.CharField(max_length=80, help_text="Connector key of the app, without the slot.")
     slot = models.CharField(max_length=10, choices=SLOT_CHOICES, default=PRIMARY)
     connection = models.ForeignKey("connections.Connection", null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="bindings")
@@ -112,27 +109,31 @@ class ConnectionBinding(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["recipe", "app_key", "slot"], name="binding_one_per_app_slot"),
+            models.UniqueConstraint(fields=["recipe", "connector_key", "slot"], name="binding_one_per_app_slot"),
         ]
         default_permissions = ()
 
     def __str__(self) -> str:
-        return f"{self.recipe} → {self.app_key}/{self.slot}"
+        return f"{self.recipe} → {self.connector_key}/{self.slot}"
+
+    @property
+    def app_slot(self) -> AppSlot:
+        """The app (connector and slot) this binding chooses a connection for."""
+        return AppSlot(self.connector_key, self.slot)
 
     def clean(self) -> None:
-        from connections.catalog import UnknownConnector, registry
-
         if self.runtime_user and not self.recipe.allows_runtime_user:
             raise ValidationError({"runtime_user": "Runtime user connections are only available in callable "
                                                    "and workbot recipes."})
-        try:
-            spec = registry().get(self.app_key)
-        except UnknownConnector:
-            raise ValidationError({"app_key": f"There is no app {self.app_key!r} in the catalog."}) from None
-        if self.slot == SECONDARY and not spec.secondary:
+        if self.slot not in SLOTS:
+            return  # clean_fields() says so
+        spec = self.app_slot.as_primary().spec_or_none
+        if spec is None:
+            raise ValidationError({"connector_key": f"There is no app {self.connector_key!r} in the catalog."})
+        if self.app_slot.is_secondary and not spec.secondary:
             raise ValidationError({"slot": f"{spec.name} has no secondary connector, so a recipe can use only "
                                            f"one {spec.name} connection."})
-        if self.connection_id and (self.connection.connector_key, self.connection.slot) != (self.app_key, self.slot):
+        if self.connection_id and self.connection.app_slot != self.app_slot:
             raise ValidationError({"connection": "This connection is for another app."})
 
 

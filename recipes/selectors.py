@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
+from connections.catalog.app_slot import AppSlot
 from connections.models import Connection
 from connections.selectors import connections_for_user
 from recipes.models import ConnectionBinding, Recipe, Step
@@ -84,9 +85,9 @@ def visible_connection_ids(user, connections: Iterable[Connection | None]) -> se
     return set(connections_for_user(user).filter(pk__in=ids).values_list("pk", flat=True))
 
 
-def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]], per_app: int = CANDIDATES_PER_APP, *,
-                                   project: Project | None = None) -> dict[tuple[str, str], list[ConnectionChoice]]:
-    """Up to `per_app` shared connections the user may use for each (connector key, slot), in `project` when given
+def candidate_connections_for_user(user, apps: Iterable[AppSlot], per_app: int = CANDIDATES_PER_APP, *,
+                                   project: Project | None = None) -> dict[AppSlot, list[ConnectionChoice]]:
+    """Up to `per_app` shared connections the user may use for each app (connector and slot), in `project` when given
     (the recipe's: a recipe uses only its own project's connections): healthy ones first, then by name. One query,
     whatever the number of apps. Personal (runtime user) connections are never offered.
 
@@ -110,7 +111,7 @@ def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]], per_ap
         .order_by("status", "name", "pk")
         .values_list("pk", "name", "project_name", "status", "connector_key", "slot")[:per_app]
     )
-    by_app: dict[tuple[str, str], list[ConnectionChoice]] = {app: [] for app in apps}
+    by_app: dict[AppSlot, list[ConnectionChoice]] = {app: [] for app in apps}
     try:
         part_sql, part_params = one_app.query.sql_with_params()
     except EmptyResultSet:  # no project to use
@@ -118,12 +119,12 @@ def candidate_connections_for_user(user, apps: Iterable[tuple[str, str]], per_ap
     # Built from the ORM's own SQL and parameters: no value is put in the SQL text.
     sql = " UNION ALL ".join(f"SELECT * FROM ({part_sql}) AS app_{n}" for n in range(len(apps)))  # noqa: S608
     params = [
-        connector_key if value == _APP_PLACEHOLDER else slot if value == _SLOT_PLACEHOLDER else value
-        for connector_key, slot in apps for value in part_params
+        app.connector_key if value == _APP_PLACEHOLDER else app.slot if value == _SLOT_PLACEHOLDER else value
+        for app in apps for value in part_params
     ]
     with connections[one_app.db].cursor() as cursor:
         # Each app's rows together, in the order of its part: connector key, slot, status, name, pk.
         cursor.execute(f"{sql} ORDER BY 5, 6, 4, 2, 1", params)
         for pk, name, project_name, status, connector_key, slot in cursor.fetchall():
-            by_app[(connector_key, slot)].append(ConnectionChoice(pk, name, project_name, status))
+            by_app[AppSlot(connector_key, slot)].append(ConnectionChoice(pk, name, project_name, status))
     return by_app

@@ -14,12 +14,13 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts.models import Project, ProjectAccess, User
-from connections.catalog import UnknownConnector, UnknownOperation, registry
+from connections.catalog import UnknownConnector, UnknownOperation
+from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection
 from connections.selectors import connections_for_user
 from connections.services import audit_record, connection_test
 from recipes.design import DesignError, design_time_errors
-from recipes.models import PRIMARY, SECONDARY, ConnectionBinding, Recipe, RecipeVersion, Step
+from recipes.models import ConnectionBinding, Recipe, RecipeVersion, Step
 
 __all__ = [
     "BindingNeedsConfirmation",
@@ -62,10 +63,10 @@ def _check_stopped(recipe: Recipe, what: str) -> None:
 def _snapshot(recipe: Recipe) -> dict:
     return {
         "name": recipe.name, "kind": recipe.kind, "description": recipe.description,
-        "steps": [{"position": s.position, "trigger": s.is_trigger, "app": s.app_key, "operation": s.operation_key,
-                   "inputs": s.inputs} for s in recipe.steps.order_by("position")],
-        "bindings": [{"app": b.app_key, "slot": b.slot, "connection": b.connection_id, "runtime_user": b.runtime_user}
-                     for b in recipe.bindings.order_by("app_key", "slot")],
+        "steps": [{"position": s.position, "trigger": s.is_trigger, "app": s.app_slot.catalog_key,
+                   "operation": s.operation_key, "inputs": s.inputs} for s in recipe.steps.order_by("position")],
+        "bindings": [{"app": b.connector_key, "slot": b.slot, "connection": b.connection_id,
+                      "runtime_user": b.runtime_user} for b in recipe.bindings.order_by("connector_key", "slot")],
     }
 
 
@@ -105,11 +106,11 @@ def recipe_update(*, recipe: Recipe, acting_user: User, name: str, description: 
 
 
 @transaction.atomic
-def step_add(*, recipe: Recipe, acting_user: User, app_key: str, operation_key: str) -> Step:
+def step_add(*, recipe: Recipe, acting_user: User, app: AppSlot, operation_key: str) -> Step:
     """Add the trigger (first, only one) or an action (after the others) of an app's operation."""
     _check_stopped(recipe, "change its steps")
     try:
-        spec = registry().get(app_key)
+        spec = app.spec
         operation = spec.operation(operation_key)
     except (UnknownConnector, UnknownOperation) as exc:
         raise ValidationError(str(exc)) from None
@@ -123,11 +124,10 @@ def step_add(*, recipe: Recipe, acting_user: User, app_key: str, operation_key: 
     else:
         position = (steps.aggregate(last=Max("position"))["last"] or 0) + 1
     step = Step.objects.create(
-        recipe=recipe, position=position, is_trigger=operation.is_trigger, connector_key=spec.primary_key,
-        slot=SECONDARY if spec.is_secondary else PRIMARY, operation_key=operation.key,
+        recipe=recipe, position=position, is_trigger=operation.is_trigger, **app.lookup(), operation_key=operation.key,
         inputs={f.name: f.default for f in operation.input if f.default is not None},
     )
-    ConnectionBinding.objects.get_or_create(recipe=recipe, app_key=step.connector_key, slot=step.slot)
+    ConnectionBinding.objects.get_or_create(recipe=recipe, **app.lookup())
     _new_version(recipe, acting_user, f"Added {'trigger' if step.is_trigger else 'action'} {spec.name}: "
                                       f"{operation.name}")
     return step
@@ -136,7 +136,7 @@ def step_add(*, recipe: Recipe, acting_user: User, app_key: str, operation_key: 
 @transaction.atomic
 def step_update_inputs(*, step: Step, acting_user: User, inputs: dict) -> Step:
     _check_stopped(step.recipe, "change its steps")
-    operation = registry().get(step.app_key).operation(step.operation_key)
+    operation = step.app_slot.spec.operation(step.operation_key)
     allowed = {f.name for f in operation.input}
     cleaned = {name: value for name, value in inputs.items() if name in allowed}
     if cleaned == step.inputs:
@@ -156,10 +156,9 @@ def step_delete(*, step: Step, acting_user: User) -> None:
     later = recipe.steps.filter(position__gt=position)
     later.update(position=F("position") + 1000)
     later.update(position=F("position") - 1001)
-    still_used = recipe.steps.filter(connector_key=step.connector_key, slot=step.slot).exists()
+    still_used = recipe.steps.filter(**step.app_slot.lookup()).exists()
     if not still_used:
-        binding = recipe.bindings.filter(app_key=step.connector_key, slot=step.slot).select_related(
-            "connection").first()
+        binding = recipe.bindings.filter(**step.app_slot.lookup()).select_related("connection").first()
         if binding is not None:
             _unbind_audit(binding, acting_user)
             binding.delete()
@@ -167,7 +166,7 @@ def step_delete(*, step: Step, acting_user: User) -> None:
 
 
 @transaction.atomic
-def binding_set(*, recipe: Recipe, app_key: str, connection: Connection, acting_user: User,
+def binding_set(*, recipe: Recipe, app: AppSlot, connection: Connection, acting_user: User,
                 confirm: bool = False) -> ConnectionBinding:
     """Use `connection` for every step of its app (and slot) in the recipe.
 
@@ -175,19 +174,17 @@ def binding_set(*, recipe: Recipe, app_key: str, connection: Connection, acting_
     app switches, after the caller confirms (BindingNeedsConfirmation names the steps).
     """
     _check_stopped(recipe, "change its connections")
-    spec = _app_spec(app_key)
-    connector_key, slot = spec.primary_key, SECONDARY if spec.is_secondary else PRIMARY
+    spec = _app_spec(app)
     check_connection_in_project(recipe=recipe, connection=connection)
     if not connections_for_user(acting_user, ProjectAccess.USE).filter(pk=connection.pk).exists():
         raise ValidationError("You can only use connections from projects you may use.")
-    if (connection.connector_key, connection.slot) != (connector_key, slot):
+    if connection.app_slot != app:
         raise ValidationError(f"“{connection.name}” is not a {spec.name} connection.")
-    binding, _ = ConnectionBinding.objects.select_for_update().get_or_create(
-        recipe=recipe, app_key=connector_key, slot=slot)
+    binding, _ = ConnectionBinding.objects.select_for_update().get_or_create(recipe=recipe, **app.lookup())
     if binding.connection_id == connection.pk:
         return binding
     if binding.connection_id is not None and not confirm:
-        steps = list(recipe.steps.filter(connector_key=connector_key, slot=slot).order_by("position"))
+        steps = list(recipe.steps.filter(**app.lookup()).order_by("position"))
         raise BindingNeedsConfirmation(current=binding.connection, new=connection, steps=steps)
     previous = binding.connection
     binding.connection = connection
@@ -196,7 +193,7 @@ def binding_set(*, recipe: Recipe, app_key: str, connection: Connection, acting_
     if previous is not None:
         _unbind_audit(binding, acting_user, previous)
     audit_record(connection=connection, action=AuditEvent.Action.BOUND, actor=acting_user,
-                 summary=f"Used by recipe “{recipe.name}”", details={"recipe": recipe.pk, "slot": slot})
+                 summary=f"Used by recipe “{recipe.name}”", details={"recipe": recipe.pk, "slot": app.slot})
     # The history is shown to everyone who can see the recipe: a connection from elsewhere (bound before bindings
     # were kept to the recipe's project) is not named there.
     switched = "" if previous is None else (f" (was “{previous.name}”)" if _in_project(recipe, previous)
@@ -227,17 +224,16 @@ def check_connection_in_project(*, recipe: Recipe, connection: Connection) -> No
                               f"shared connection in the project “{recipe.project.name}”.")
 
 
-def _app_spec(app_key: str):
+def _app_spec(app: AppSlot):
     """The app's spec; asking for the secondary of an app that has none is a clear refusal."""
     try:
-        return registry().get(app_key)
+        return app.spec
     except UnknownConnector:
-        base = app_key.removesuffix("_secondary")
-        if base != app_key and base in registry():
-            name = registry().get(base).name
-            raise ValidationError(f"{name} has no secondary connector, so a recipe can use only one {name} "
-                                  "connection.") from None
-        raise ValidationError(f"There is no app {app_key!r} in the catalog.") from None
+        primary = app.as_primary().spec_or_none if app.is_secondary else None
+        if primary is not None:
+            raise ValidationError(f"{primary.name} has no secondary connector, so a recipe can use only one "
+                                  f"{primary.name} connection.") from None
+        raise ValidationError(f"There is no app {app.catalog_key!r} in the catalog.") from None
 
 
 def _unbind_audit(binding: ConnectionBinding, acting_user: User, connection: Connection | None = None) -> None:
@@ -257,7 +253,7 @@ def binding_set_runtime_user(*, binding: ConnectionBinding, runtime_user: bool, 
     binding.full_clean()
     binding.save(update_fields=["runtime_user", "updated_at"])
     _new_version(binding.recipe, acting_user,
-                 f"{binding.app_key}: runtime user connection {'on' if runtime_user else 'off'}")
+                 f"{binding.connector_key}: runtime user connection {'on' if runtime_user else 'off'}")
 
 
 def recipe_start(*, recipe: Recipe, acting_user: User) -> Recipe:

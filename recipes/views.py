@@ -23,13 +23,14 @@ from accounts.access import privilege_required, require_privilege
 from accounts.models import ProjectAccess
 from accounts.selectors import projects_for_user
 from config.converters import parse_id
-from connections.catalog import UnknownConnector, registry
+from connections.catalog import registry
+from connections.catalog.app_slot import PRIMARY, AppSlot
 from connections.models import Connection
 from connections.selectors import connections_for_user
 from recipes import services
 from recipes.design import design_time_errors, error_counts
 from recipes.forms import RecipeForm, RecipeSettingsForm
-from recipes.models import ConnectionBinding, Recipe, Step, app_key_for
+from recipes.models import ConnectionBinding, Recipe, Step
 from recipes.selectors import (
     ConnectionChoice,
     candidate_connections_for_user,
@@ -62,13 +63,8 @@ def recipe_list(request):
 
 
 def _apps_of(recipe: Recipe) -> list:
-    seen = {}
-    for step in recipe.steps.all():
-        try:
-            seen.setdefault(step.app_key, registry().get(step.app_key))
-        except UnknownConnector:
-            continue
-    return list(seen.values())
+    apps = dict.fromkeys(step.app_slot for step in recipe.steps.all())
+    return [spec for spec in (app.spec_or_none for app in apps) if spec is not None]
 
 
 @privilege_required("recipes.add_recipe")
@@ -95,12 +91,12 @@ def recipe_editor(request, pk: int):
     return render(request, "recipes/editor.html", _editor_context(request, recipe))
 
 
-def _editor_context(request, recipe: Recipe, *, binding_error: tuple[str, list[str]] | None = None,
+def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, list[str]] | None = None,
                     **extra) -> dict:
-    """What the editor shows. `binding_error` is (app key, messages): a refused binding, shown on that app's
+    """What the editor shows. `binding_error` is (app, messages): a refused binding, shown on that app's
     connection form."""
     steps = list(recipe.steps.all())
-    bindings = {(b.app_key, b.slot): b for b in recipe.bindings.all()}
+    bindings = {b.app_slot: b for b in recipe.bindings.all()}
     errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
     may_change = request.user.has_perm("recipes.change_recipe")
     may_start = request.user.has_perm("recipes.start_recipe")
@@ -109,30 +105,30 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[str, list[s
     can_edit = may_change and uses_project
     editable = can_edit and not recipe.running
 
-    used = list(dict.fromkeys((s.connector_key, s.slot) for s in steps))
+    used = list(dict.fromkeys(s.app_slot for s in steps))
     candidates = candidate_connections_for_user(request.user, used, project=recipe.project)
     # A recipe page shows nothing of a bound connection the viewer cannot see (one from a project they cannot
     # access, bound before bindings were kept to the recipe's project): only that there is one.
     visible = visible_connection_ids(request.user, (b.connection for b in bindings.values()))
     apps = []
-    for connector_key, slot in used:
-        app_key = app_key_for(connector_key, slot)
-        spec = _spec(app_key)
-        binding = bindings.get((connector_key, slot))
+    for app in used:
+        spec = app.spec_or_none
+        binding = bindings.get(app)
         bound = binding.connection if binding else None
         connection = bound if bound is not None and bound.pk in visible else None
         usable = connection is not None and connection.project_id == recipe.project_id and connection.owner_id is None
         apps.append({
-            "spec": spec, "key": connector_key, "slot": slot, "app_key": app_key,
-            "binding": binding, "connection": connection, "hidden_connection": bound is not None and connection is None,
+            "spec": spec, "app_slot": app, "binding": binding, "connection": connection,
+            "hidden_connection": bound is not None and connection is None,
             "ready": bool(usable and connection.status == Connection.Status.CONNECTED)
             or bool(binding and binding.runtime_user),
-            "candidates": _with_bound(candidates.get((connector_key, slot), []), connection if usable else None),
-            "binding_errors": binding_error[1] if binding_error and binding_error[0] == app_key else [],
-            "steps": [s for s in steps if (s.connector_key, s.slot) == (connector_key, slot)],
-            "offers_secondary": spec is not None and spec.secondary and slot == "primary",
+            "candidates": _with_bound(candidates.get(app, []), connection if usable else None),
+            "binding_errors": binding_error[1] if binding_error and binding_error[0] == app else [],
+            "steps": [s for s in steps if s.app_slot == app],
+            # The same app again, with a connection of its own: offered beside the primary slot of an app that has it.
+            "secondary": app.as_secondary() if spec is not None and spec.secondary and app.slot == PRIMARY else None,
         })
-    ready = {(a["key"], a["slot"]): a["ready"] for a in apps}
+    ready = {a["app_slot"]: a["ready"] for a in apps}
 
     errors_by_step = {}
     for error in errors:
@@ -142,10 +138,11 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[str, list[s
     delete_url = _url_per_position("recipe_step_delete", recipe)
     step_views, pill_buttons = [], SafeString()
     for step in steps:
-        spec = _spec(step.app_key)
+        app = step.app_slot
+        spec = app.spec_or_none
         operation = _operation(spec, step)
         step_views.append({
-            "step": step, "spec": spec, "operation": operation, "ready": ready.get((step.connector_key, step.slot)),
+            "step": step, "spec": spec, "operation": operation, "ready": ready.get(app),
             "errors": errors_by_step.get(step.position, []),
             "inputs": [(field, (step.inputs or {}).get(field.name, "")) for field in (operation.input if operation
                                                                                       else [])],
@@ -155,10 +152,11 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[str, list[s
         if operation is not None:
             pill_buttons += editor_markup.pill_buttons(step, operation)
 
-    chosen_app = _spec(request.GET.get("app", "")) if request.GET.get("app") else None
+    chosen = AppSlot.from_catalog_key(request.GET["app"]) if request.GET.get("app") else None
     return {
         "recipe": recipe, "steps": step_views, "apps": apps, "errors": errors, "can_edit": can_edit,
-        "editable": editable, "catalog": registry().apps(), "chosen_app": chosen_app,
+        "editable": editable, "catalog": registry().apps(), "chosen": chosen,
+        "chosen_app": chosen.spec_or_none if chosen else None,
         "has_trigger": any(s.is_trigger for s in steps),
         "can_start": may_start and uses_project,
         "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
@@ -183,11 +181,13 @@ def _with_bound(candidates: list[ConnectionChoice], connection) -> list[Connecti
     return [ConnectionChoice.of(connection), *candidates]
 
 
-def _spec(app_key: str):
-    try:
-        return registry().get(app_key)
-    except UnknownConnector:
-        return None
+def _posted_app(request) -> AppSlot:
+    """The app a form names by its catalog key (`app_key`: `salesforce`, `salesforce_secondary`); a 404 if the
+    catalog has no such app."""
+    app = AppSlot.from_catalog_key(request.POST.get("app_key", ""))
+    if app.spec_or_none is None:
+        raise Http404("No such app")
+    return app
 
 
 def _operation(spec, step: Step):
@@ -232,7 +232,8 @@ def recipe_settings(request, pk: int):
 def step_add(request, pk: int):
     recipe = _editable_recipe(request, pk)
     try:
-        step = services.step_add(recipe=recipe, acting_user=request.user, app_key=request.POST.get("app_key", ""),
+        step = services.step_add(recipe=recipe, acting_user=request.user,
+                                 app=AppSlot.from_catalog_key(request.POST.get("app_key", "")),
                                  operation_key=request.POST.get("operation_key", ""))
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
@@ -279,13 +280,13 @@ def _editor_response(request, recipe: Recipe, *, status: int, **extra):
     return render(request, "recipes/editor.html", _editor_context(request, recipe, **extra), status=status)
 
 
-def _binding_refused(request, recipe: Recipe, app_key: str, exc: ValidationError):
+def _binding_refused(request, recipe: Recipe, app: AppSlot, exc: ValidationError):
     """A refused change to a binding: the editor re-rendered with the reason on that app's connection form, as
     a form with errors is (nothing was changed)."""
-    return _editor_response(request, recipe, status=200, binding_error=(app_key, exc.messages))
+    return _editor_response(request, recipe, status=200, binding_error=(app, exc.messages))
 
 
-def _bind(request, recipe: Recipe, app_key: str, connection_id: str, *, confirm: bool, success: str):
+def _bind(request, recipe: Recipe, app: AppSlot, connection_id: str, *, confirm: bool, success: str):
     """Bind the connection `connection_id` to the app, or show why not. `success` is formatted with the app
     and connection names.
 
@@ -295,19 +296,19 @@ def _bind(request, recipe: Recipe, app_key: str, connection_id: str, *, confirm:
     connection = connections_for_user(request.user, ProjectAccess.USE).filter(
         pk=parse_id(connection_id) or 0).first()
     if connection is None:
-        return _binding_refused(request, recipe, app_key, ValidationError(
+        return _binding_refused(request, recipe, app, ValidationError(
             f"Choose one of the connections listed. {services.only_project_connections_message(recipe)}"))
     try:
-        services.binding_set(recipe=recipe, app_key=app_key, connection=connection, acting_user=request.user,
+        services.binding_set(recipe=recipe, app=app, connection=connection, acting_user=request.user,
                              confirm=confirm)
     except services.BindingNeedsConfirmation as pending:
         seen = visible_connection_ids(request.user, [pending.current])
         current = pending.current if pending.current.pk in seen else None
         return _editor_response(request, recipe, status=409, switch={
-            "app_key": app_key, "current": current, "new": pending.new, "steps": pending.steps})
+            "app_slot": app, "current": current, "new": pending.new, "steps": pending.steps})
     except ValidationError as exc:
-        return _binding_refused(request, recipe, app_key, exc)
-    messages.success(request, success.format(app=_spec(app_key).name, connection=connection.name))
+        return _binding_refused(request, recipe, app, exc)
+    messages.success(request, success.format(app=app.label, connection=connection.name))
     return redirect(_back(recipe, "#connections"))
 
 
@@ -316,10 +317,7 @@ def _bind(request, recipe: Recipe, app_key: str, connection_id: str, *, confirm:
 def binding_set(request, pk: int):
     """Choose the connection of an app. Switching from another one first shows which steps will switch."""
     recipe = _editable_recipe(request, pk)
-    app_key = request.POST.get("app_key", "")
-    if _spec(app_key) is None:
-        raise Http404("No such app")
-    return _bind(request, recipe, app_key, request.POST.get("connection", ""),
+    return _bind(request, recipe, _posted_app(request), request.POST.get("connection", ""),
                  confirm=request.POST.get("confirm") == "1", success="{app} now uses “{connection}”.")
 
 
@@ -327,13 +325,13 @@ def binding_set(request, pk: int):
 @require_POST
 def binding_runtime_user(request, pk: int):
     recipe = _editable_recipe(request, pk)
-    binding = get_object_or_404(ConnectionBinding, recipe=recipe, app_key=request.POST.get("app_key", ""),
-                                slot=request.POST.get("slot", "primary"))
+    app = AppSlot.from_catalog_key(request.POST.get("app_key", ""))
+    binding = get_object_or_404(ConnectionBinding, recipe=recipe, **app.lookup())
     try:
         services.binding_set_runtime_user(binding=binding, runtime_user=request.POST.get("runtime_user") == "1",
                                           acting_user=request.user)
     except ValidationError as exc:
-        return _binding_refused(request, recipe, app_key_for(binding.app_key, binding.slot), exc)
+        return _binding_refused(request, recipe, app, exc)
     return redirect(_back(recipe, "#connections"))
 
 
@@ -343,12 +341,10 @@ def connect_start(request, pk: int):
     """Create a connection for an app without leaving the editor: the wizard, then back with it bound."""
     require_privilege(request.user, "connections.add_connection")
     recipe = _editable_recipe(request, pk)
-    app_key = request.POST.get("app_key", "")
-    if _spec(app_key) is None:
-        raise Http404("No such app")
-    request.session[PENDING_BINDING] = {"recipe": recipe.pk, "app_key": app_key}
+    app = _posted_app(request)
+    request.session[PENDING_BINDING] = {"recipe": recipe.pk, "app_key": app.catalog_key}
     done = reverse("recipe_connect_done", args=[recipe.pk])
-    return redirect(f"{reverse('connection_create_app', args=[app_key])}?"
+    return redirect(f"{reverse('connection_create_app', args=[app.catalog_key])}?"
                     f"{urlencode({'project': recipe.project_id, 'next': done})}")
 
 
@@ -360,7 +356,7 @@ def connect_done(request, pk: int):
     connection_id = request.GET.get("connection", "")
     if not pending or pending.get("recipe") != recipe.pk or parse_id(connection_id) is None:
         return redirect(recipe)
-    return _bind(request, recipe, pending["app_key"], connection_id, confirm=True,
+    return _bind(request, recipe, AppSlot.from_catalog_key(pending.get("app_key", "")), connection_id, confirm=True,
                  success="“{connection}” is connected and used by this recipe.")
 
 

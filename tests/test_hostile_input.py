@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from accounts.models import Project, User
 from config.converters import MAX_ID, IdConverter, parse_id
 from connections.catalog import registry
+from connections.catalog.app_slot import AppSlot
 from connections.catalog.loader import MAX_SPEC_BYTES, MAX_SPEC_DEPTH
 from connections.custom import custom_connector_save, custom_connectors_unload
 from connections.models import Connection, CustomConnector, CustomConnectorVersion, OAuthFlow
@@ -190,7 +191,7 @@ def test_the_edit_page_never_answers_5xx_and_a_refusal_changes_nothing(client_fo
                                                                        data):
     client = client_for(builder)
     connection = data.draw(st.sampled_from(editable_connections), label="connection")
-    spec = registry().get(connection.app_key)
+    spec = connection.app_slot.spec
     post = {"name": connection.name, "description": "", "tags": ""}
     post |= {f"setting_{name}": str(value) for name, value in (connection.settings or {}).items()}
     # Credentials and secret settings are left out: a new one is tested against the app (a request).
@@ -584,7 +585,7 @@ def recipe_with_a_step(builder, project):
 
     recipe = services.recipe_create(project=project, name="Hostile", kind=Recipe.Kind.STANDARD, description="",
                                     acting_user=builder)
-    services.step_add(recipe=recipe, acting_user=builder, app_key="loopback", operation_key="create_item")
+    services.step_add(recipe=recipe, acting_user=builder, app=AppSlot("loopback"), operation_key="create_item")
     return recipe
 
 

@@ -93,6 +93,7 @@ def test_behind_the_tls_proxy_the_forwarded_scheme_counts(production, builder):
 def pages(builder, admin_user, project):
     """name -> (who, path, status) of representative pages: each app's main views, the wizard, the editor, sign-in,
     admin (home sends a person on to their project)."""
+    from connections.catalog.app_slot import AppSlot
     from connections.models import Connection
     from recipes import services as recipe_services
 
@@ -102,7 +103,7 @@ def pages(builder, admin_user, project):
     )
     recipe = recipe_services.recipe_create(project=project, name="Forward leads", kind="standard",
                                            acting_user=builder)
-    recipe_services.step_add(recipe=recipe, acting_user=builder, app_key="loopback", operation_key="list_items")
+    recipe_services.step_add(recipe=recipe, acting_user=builder, app=AppSlot("loopback"), operation_key="list_items")
     return {
         "home": (builder, "/", 302),
         "sign-in": (None, "/accounts/login/", 200),

@@ -2,7 +2,7 @@
 
 Specs loaded from files (the built-in folder and ``SPLICE_CONNECTOR_DIRS``) are *built-in*: a
 custom connector registered at runtime from YAML text cannot replace or remove them. Each primary
-spec with ``secondary: true`` also appears as its own app, ``<key>_secondary``.
+spec with ``secondary: true`` also appears as its own app, its secondary entry (`app_slot.AppSlot` names it).
 """
 
 from __future__ import annotations

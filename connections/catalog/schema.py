@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from .app_slot import SECONDARY_SUFFIX
 from .errors import (
     InvalidInput,
     InvalidSetting,
@@ -73,7 +74,6 @@ __all__ = [
 
 AUTH_TYPES = ("oauth2", "oauth1", "basic", "api_key")
 ENVIRONMENTS = ("production", "sandbox")
-SECONDARY_SUFFIX = "_secondary"
 Environment = Literal["production", "sandbox"]
 
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -148,7 +148,7 @@ def test_revoked_changed_and_unpermitted_connections_are_found_by_the_next_sweep
     recipe = Recipe.objects.create(project=project, name="Sync leads", running=True, created_by=builder)
     Step.objects.create(recipe=recipe, position=1, is_trigger=True, connector_key="loopback",
                         operation_key="new_item")
-    ConnectionBinding.objects.create(recipe=recipe, app_key="loopback", connection=revoked)
+    ConnectionBinding.objects.create(recipe=recipe, connector_key="loopback", connection=revoked)
     assert design_time_errors(recipe) == []
 
     # In the apps: a grant revoked, a password changed, an OAuth 1.0a token revoked, a permission removed.

@@ -24,13 +24,14 @@ def make_connection(project, builder):
 
 @pytest.fixture
 def make_recipe(project, builder):
-    """make_recipe(name, kind="standard", steps=[(app_key, operation_key, inputs), ...]) -> a recipe."""
+    """make_recipe(name, kind="standard", steps=[(catalog key, operation_key, inputs), ...]) -> a recipe."""
+    from connections.catalog.app_slot import AppSlot
     from recipes import services
 
     def make(name: str = "Forward leads", *, kind: str = "standard", steps=()):
         recipe = services.recipe_create(project=project, name=name, kind=kind, acting_user=builder)
         for app_key, operation_key, inputs in steps:
-            step = services.step_add(recipe=recipe, acting_user=builder, app_key=app_key,
+            step = services.step_add(recipe=recipe, acting_user=builder, app=AppSlot.from_catalog_key(app_key),
                                      operation_key=operation_key)
             if inputs:
                 services.step_update_inputs(step=step, acting_user=builder, inputs=inputs)

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts import services as account_services
 from connections import services as connection_services
+from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection
 from recipes import services
 from recipes.models import ConnectionBinding, Recipe
@@ -57,7 +58,7 @@ def elsewhere(outsider):
 
 
 def _bound(recipe):
-    return ConnectionBinding.objects.get(recipe=recipe, app_key="gmail").connection
+    return ConnectionBinding.objects.get(recipe=recipe, connector_key="gmail").connection
 
 
 def _nothing_stored(recipe, connection):
@@ -77,7 +78,7 @@ def _bind_post(client, recipe, connection_id, **extra):
 def test_the_service_refuses_a_connection_of_another_project_the_user_may_use(recipe, gmail, marketing, builder):
     theirs = gmail(marketing, "Marketing Gmail")
     with pytest.raises(ValidationError) as refused:
-        services.binding_set(recipe=recipe, app_key="gmail", connection=theirs, acting_user=builder, confirm=True)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=theirs, acting_user=builder, confirm=True)
     assert refused.value.messages == [ONLY_HERE]
     _nothing_stored(recipe, theirs)
 
@@ -86,7 +87,7 @@ def test_the_service_refuses_a_connection_of_a_project_the_user_cannot_access_wi
         recipe, gmail, elsewhere, outsider, builder):
     theirs = gmail(elsewhere, "Finance Gmail", acting_user=outsider)
     with pytest.raises(ValidationError) as refused:
-        services.binding_set(recipe=recipe, app_key="gmail", connection=theirs, acting_user=builder, confirm=True)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=theirs, acting_user=builder, confirm=True)
     assert refused.value.messages == [ONLY_HERE]
     _nothing_stored(recipe, theirs)
 
@@ -96,7 +97,7 @@ def test_the_service_refuses_a_personal_runtime_user_connection(recipe, gmail, p
     own = Connection.objects.create(name="Builder own Gmail", connector_key="gmail", project=project, owner=builder,
                                     parent=parent, auth_method="oauth2", status="connected", created_by=builder)
     with pytest.raises(ValidationError, match="runtime user"):
-        services.binding_set(recipe=recipe, app_key="gmail", connection=own, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=own, acting_user=builder)
     _nothing_stored(recipe, own)
 
 
@@ -104,13 +105,13 @@ def test_the_service_refuses_a_connection_of_another_app(recipe, project, builde
     slack = connection_services.connection_create(project=project, connector_key="slack", name="Team Slack",
                                                   acting_user=builder)
     with pytest.raises(ValidationError, match="is not a Gmail connection"):
-        services.binding_set(recipe=recipe, app_key="gmail", connection=slack, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=slack, acting_user=builder)
     _nothing_stored(recipe, slack)
 
 
 def test_a_connection_of_the_recipes_project_is_bound(recipe, gmail, project, builder):
     ours = gmail(project, "Sales Gmail")
-    services.binding_set(recipe=recipe, app_key="gmail", connection=ours, acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=ours, acting_user=builder)
     assert _bound(recipe) == ours
 
 
@@ -172,8 +173,8 @@ def test_the_editors_picker_offers_only_shared_connections_of_the_recipes_projec
     for other in (in_marketing, in_finance, own):
         assert other.name not in text
 
-    offered = candidate_connections_for_user(builder, [("gmail", "primary")], project=project)
-    assert [c.pk for c in offered[("gmail", "primary")]] == [ours.pk]
+    offered = candidate_connections_for_user(builder, [AppSlot("gmail")], project=project)
+    assert [c.pk for c in offered[AppSlot("gmail")]] == [ours.pk]
 
 
 # --- bindings made before the fix (or directly) -------------------------------------------------------------
@@ -186,7 +187,7 @@ def bound_elsewhere(recipe, gmail, elsewhere, outsider):
     Connection.objects.filter(pk=theirs.pk).update(status="error", error_reason="credentials_invalid",
                                                    error_message="Token of cfo@finance.example revoked",
                                                    identity="cfo@finance.example")
-    ConnectionBinding.objects.filter(recipe=recipe, app_key="gmail").update(connection=theirs)
+    ConnectionBinding.objects.filter(recipe=recipe, connector_key="gmail").update(connection=theirs)
     theirs.refresh_from_db()
     return theirs
 
@@ -250,7 +251,7 @@ def test_someone_elses_personal_connection_bound_directly_is_hidden_and_an_error
     personal = Connection.objects.create(name="Outsider personal Gmail", connector_key="gmail", project=project,
                                          owner=outsider, parent=parent, auth_method="oauth2", status="connected",
                                          identity="outsider@example.com", created_by=outsider)
-    ConnectionBinding.objects.filter(recipe=recipe, app_key="gmail").update(connection=personal)
+    ConnectionBinding.objects.filter(recipe=recipe, connector_key="gmail").update(connection=personal)
 
     text = client_for(builder).get(recipe.get_absolute_url()).text
     assert "A connection you cannot see" in text

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
+from connections.catalog.app_slot import SECONDARY, AppSlot
 from connections.models import AuditEvent, Connection
 from recipes import services
 from recipes.design import design_time_errors
@@ -25,18 +26,18 @@ def test_binding_a_second_gmail_connection_switches_every_gmail_step_after_a_war
     recipe = make_recipe(steps=GMAIL_RECIPE)
     first = make_connection("gmail", "My Gmail account")
     second = make_connection("gmail", "My second Gmail account")
-    services.binding_set(recipe=recipe, app_key="gmail", connection=first, acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=first, acting_user=builder)
 
     response = client_for(builder).post(reverse("recipe_binding_set", args=[recipe.pk]),
                                         {"app_key": "gmail", "connection": second.pk})
     assert response.status_code == 409
     assert "Switch every step to “My second Gmail account”?" in response.text
     assert "Step 1 (trigger): new_email" in response.text and "Step 2: send_email" in response.text
-    assert ConnectionBinding.objects.get(recipe=recipe, app_key="gmail").connection == first  # not yet
+    assert ConnectionBinding.objects.get(recipe=recipe, connector_key="gmail").connection == first  # not yet
 
     client_for(builder).post(reverse("recipe_binding_set", args=[recipe.pk]),
                              {"app_key": "gmail", "connection": second.pk, "confirm": "1"})
-    bindings = ConnectionBinding.objects.filter(recipe=recipe, app_key="gmail")
+    bindings = ConnectionBinding.objects.filter(recipe=recipe, connector_key="gmail")
     assert [b.connection for b in bindings] == [second]  # one binding serves both steps
     assert AuditEvent.objects.filter(connection=first, action="unbound").exists()
     assert AuditEvent.objects.filter(connection=second, action="bound").exists()
@@ -44,9 +45,10 @@ def test_binding_a_second_gmail_connection_switches_every_gmail_step_after_a_war
 
 def test_the_service_names_the_steps_that_would_switch(make_recipe, make_connection, builder):
     recipe = make_recipe(steps=GMAIL_RECIPE)
-    services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "A"), acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "A"),
+                         acting_user=builder)
     with pytest.raises(services.BindingNeedsConfirmation) as pending:
-        services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "B"),
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "B"),
                              acting_user=builder)
     assert [s.position for s in pending.value.steps] == [1, 2]
 
@@ -56,10 +58,10 @@ def test_secondary_connector_takes_its_own_connection(make_recipe, make_connecti
                                 ("salesforce_secondary", "create_record", {"sobject": "Lead", "fields": "{}"})])
     production = make_connection("salesforce", "Salesforce production")
     sandbox = make_connection("salesforce", "Salesforce sandbox", slot="secondary")
-    services.binding_set(recipe=recipe, app_key="salesforce", connection=production, acting_user=builder)
-    services.binding_set(recipe=recipe, app_key="salesforce_secondary", connection=sandbox, acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("salesforce"), connection=production, acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("salesforce", SECONDARY), connection=sandbox, acting_user=builder)
 
-    by_step = {s.position: ConnectionBinding.objects.get(recipe=recipe, app_key=s.connector_key, slot=s.slot).connection
+    by_step = {s.position: ConnectionBinding.objects.get(recipe=recipe, **s.app_slot.lookup()).connection
                for s in recipe.steps.all()}
     assert by_step == {1: production, 2: sandbox}
     assert _codes(recipe) == []
@@ -69,8 +71,8 @@ def test_an_app_without_a_secondary_connector_cannot_get_a_second_connection(mak
     recipe = make_recipe(steps=GMAIL_RECIPE)
     other = make_connection("gmail", "Second Gmail", slot="secondary")
     with pytest.raises(ValidationError):
-        services.binding_set(recipe=recipe, app_key="gmail_secondary", connection=other, acting_user=builder)
-    binding = ConnectionBinding(recipe=recipe, app_key="gmail", slot="secondary")
+        services.binding_set(recipe=recipe, app=AppSlot("gmail", SECONDARY), connection=other, acting_user=builder)
+    binding = ConnectionBinding(recipe=recipe, connector_key="gmail", slot="secondary")
     with pytest.raises(ValidationError, match="Gmail has no secondary connector"):
         binding.full_clean()
 
@@ -78,7 +80,7 @@ def test_an_app_without_a_secondary_connector_cannot_get_a_second_connection(mak
 def test_a_salesforce_connection_cannot_serve_the_secondary_slot(make_recipe, make_connection, builder):
     recipe = make_recipe(steps=[("salesforce_secondary", "query", {"q": "SELECT Id FROM Lead"})])
     with pytest.raises(ValidationError, match="is not a Salesforce \\(secondary\\) connection"):
-        services.binding_set(recipe=recipe, app_key="salesforce_secondary",
+        services.binding_set(recipe=recipe, app=AppSlot("salesforce", SECONDARY),
                              connection=make_connection("salesforce", "Primary org"), acting_user=builder)
 
 
@@ -87,7 +89,7 @@ def test_connections_change_only_while_the_recipe_is_stopped(make_recipe, make_c
     Recipe.objects.filter(pk=recipe.pk).update(running=True)
     recipe.refresh_from_db()
     with pytest.raises(ValidationError, match="Stop the recipe"):
-        services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "G"),
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
                              acting_user=builder)
 
 
@@ -107,7 +109,7 @@ class TestDesignTimeErrors:
     def test_connection_in_error_or_disconnected(self, make_recipe, make_connection, builder, status, reason, code):
         recipe = make_recipe(steps=GMAIL_RECIPE)
         connection = make_connection("gmail", "My Gmail account")
-        services.binding_set(recipe=recipe, app_key="gmail", connection=connection, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=connection, acting_user=builder)
         Connection.objects.filter(pk=connection.pk).update(status=status, error_reason=reason)
         errors = design_time_errors(recipe)
         assert [e.code for e in errors] == [code]
@@ -119,7 +121,7 @@ class TestDesignTimeErrors:
     def test_required_input_and_unresolved_pill(self, make_recipe, make_connection, builder):
         recipe = make_recipe(steps=[("gmail", "new_email", {}), ("gmail", "send_email", {"raw": ""}),
                                     ("gmail", "get_email", {"message_id": "{{step9.id}}"})])
-        services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "G"),
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
                              acting_user=builder)
         assert _codes(recipe) == ["required_input", "unresolved_pill"]
         step = recipe.steps.get(position=3)
@@ -132,7 +134,7 @@ class TestDesignTimeErrors:
 
     def test_runtime_user_binding_on_a_standard_recipe(self, make_recipe, make_connection, builder):
         recipe = make_recipe(kind="callable", steps=GMAIL_RECIPE)
-        services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "G"),
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
                              acting_user=builder)
         binding = recipe.bindings.get()
         services.binding_set_runtime_user(binding=binding, runtime_user=True, acting_user=builder)
@@ -148,7 +150,7 @@ class TestDesignTimeErrors:
         assert sorted(e.code for e in refused.value.errors) == ["no_connection", "required_input"]
 
         connection, _ = credential_connection("basic")
-        services.binding_set(recipe=recipe, app_key="loopback", connection=connection, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("loopback"), connection=connection, acting_user=builder)
         services.step_update_inputs(step=recipe.steps.get(position=2), acting_user=builder,
                                     inputs={"name": "{{trigger.name}}"})
         api_server.set_fault("401")  # the password was changed in the app since
@@ -166,7 +168,7 @@ class TestDesignTimeErrors:
             self, make_recipe, credential_connection, builder, api_server):
         recipe = make_recipe(steps=[("loopback", "new_item", {})])
         connection, _ = credential_connection("basic")
-        services.binding_set(recipe=recipe, app_key="loopback", connection=connection, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("loopback"), connection=connection, acting_user=builder)
         api_server.set_fault("500")
         with pytest.raises(services.RecipeHasErrors) as refused:
             services.recipe_start(recipe=recipe, acting_user=builder)
@@ -182,7 +184,7 @@ def test_a_connection_the_health_check_marks_invalid_shows_in_every_recipe_using
     connection, _ = credential_connection("basic")
     recipes = [make_recipe(name, steps=[("loopback", "new_item", {})]) for name in ("Sync A", "Sync B")]
     for recipe in recipes:
-        services.binding_set(recipe=recipe, app_key="loopback", connection=connection, acting_user=builder)
+        services.binding_set(recipe=recipe, app=AppSlot("loopback"), connection=connection, acting_user=builder)
         assert _codes(recipe) == []
     api_server.set_credentials(username="ada", password="changed-in-the-app")
     connection_test(connection=connection)  # what the periodic health check runs
@@ -195,7 +197,8 @@ def test_a_connection_the_health_check_marks_invalid_shows_in_every_recipe_using
 def test_runtime_user_is_refused_on_standard_recipes_in_model_service_and_editor(
         make_recipe, make_connection, builder, client_for):
     recipe = make_recipe(steps=GMAIL_RECIPE)
-    services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "G"), acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
+                         acting_user=builder)
     binding = recipe.bindings.get()
     binding.runtime_user = True
     with pytest.raises(ValidationError, match="only available in callable and workbot recipes"):
@@ -213,7 +216,8 @@ def test_runtime_user_is_refused_on_standard_recipes_in_model_service_and_editor
 
 def test_every_change_is_versioned(make_recipe, make_connection, builder, client_for):
     recipe = make_recipe(steps=GMAIL_RECIPE)
-    services.binding_set(recipe=recipe, app_key="gmail", connection=make_connection("gmail", "G"), acting_user=builder)
+    services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
+                         acting_user=builder)
     recipe.refresh_from_db()
     versions = list(recipe.versions.values_list("version", "summary"))
     assert versions[0] == (recipe.version, "Gmail uses “G”")

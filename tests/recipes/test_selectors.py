@@ -7,12 +7,13 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
 from accounts import services as account_services
+from connections.catalog.app_slot import SECONDARY, AppSlot
 from connections.models import Connection
 from recipes.selectors import ConnectionChoice, candidate_connections_for_user
 
 pytestmark = pytest.mark.django_db
 
-APPS = [("gmail", "primary"), ("salesforce", "primary"), ("salesforce", "secondary"), ("github", "primary")]
+APPS = [AppSlot("gmail"), AppSlot("salesforce"), AppSlot("salesforce", SECONDARY), AppSlot("github")]
 
 
 def _names(choices: list[ConnectionChoice]) -> list[str]:
@@ -31,17 +32,17 @@ def test_each_app_gets_its_own_first_connections_healthy_ones_first(make_connect
         candidates = candidate_connections_for_user(builder, APPS, per_app=3)
 
     assert len(queries) == 1, "one query whatever the number of apps"
-    assert _names(candidates[("gmail", "primary")]) == ["Gmail A", "Gmail B", "Gmail C"]
-    assert _names(candidates[("salesforce", "primary")]) == ["Production"]
-    assert _names(candidates[("salesforce", "secondary")]) == ["Sandbox"]
-    assert candidates[("github", "primary")] == []
-    first = candidates[("gmail", "primary")][0]
+    assert _names(candidates[AppSlot("gmail")]) == ["Gmail A", "Gmail B", "Gmail C"]
+    assert _names(candidates[AppSlot("salesforce")]) == ["Production"]
+    assert _names(candidates[AppSlot("salesforce", SECONDARY)]) == ["Sandbox"]
+    assert candidates[AppSlot("github")] == []
+    first = candidates[AppSlot("gmail")][0]
     assert (first.project_name, first.status_label) == ("Sales operations", "Connected")
 
 
 def test_an_app_with_only_broken_connections_still_offers_them(make_connection, builder):
     make_connection("gmail", "Broken", status="error")
-    assert _names(candidate_connections_for_user(builder, APPS)[("gmail", "primary")]) == ["Broken"]
+    assert _names(candidate_connections_for_user(builder, APPS)[AppSlot("gmail")]) == ["Broken"]
 
 
 def test_only_connections_the_user_may_use(make_connection, make_user, builder, project):
@@ -52,7 +53,7 @@ def test_only_connections_the_user_may_use(make_connection, make_user, builder, 
     Connection.objects.create(name="Someone's personal Gmail", connector_key="gmail", project=project, owner=other,
                               auth_method="oauth2", status="connected")
 
-    assert _names(candidate_connections_for_user(builder, APPS)[("gmail", "primary")]) == ["Shared"]
+    assert _names(candidate_connections_for_user(builder, APPS)[AppSlot("gmail")]) == ["Shared"]
 
 
 def test_no_apps_no_query(builder):
