@@ -1,12 +1,16 @@
-"""Users (email is the login), and projects: the folders that hold connections and recipes."""
+"""Users (email is the login), projects (the folders that hold connections and recipes), and the notifications
+people get."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class UserManager(BaseUserManager):
@@ -121,3 +125,57 @@ class ProjectInvitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.project}"
+
+
+class NotificationQuerySet(models.QuerySet):
+    def about(self, subject: models.Model) -> NotificationQuerySet:
+        """Notifications whose subject is this object."""
+        return self.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=subject.pk)
+
+    def unread(self) -> NotificationQuerySet:
+        return self.filter(read_at__isnull=True)
+
+
+class Notification(models.Model):
+    """A message to one person about one thing (its subject: a connection that broke, a job that failed), in
+    Splice and by email (`emailed_at`). The sender (accounts.services.notification_send) writes everything the
+    person reads; it is shown as it was written, even once the subject has changed."""
+
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, help_text='Chosen by the sender: "broke", "recovered", "job_failed"…')
+    kind_label = models.CharField(max_length=80, blank=True,
+                                  help_text='What a person reads for the kind: "Connection needs attention".')
+    reason = models.CharField(max_length=32, blank=True,
+                              help_text="Why, in the sender's terms (a connection's error reason); the throttle "
+                                        "tells reasons apart.")
+    subject_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    link = models.CharField(max_length=500, blank=True, help_text="A path in Splice (emails prefix SPLICE_BASE_URL).")
+    link_label = models.CharField(max_length=200, blank=True, help_text='The link\'s text: "Re-authorize “Sales”".')
+    why_sent = models.CharField(max_length=300, blank=True,
+                                help_text="Why this person gets it; the email ends with it.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["recipient", "read_at"], name="notice_unread_idx"),
+            models.Index(fields=["subject_type", "subject_id", "kind", "-created_at"], name="notice_subject_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def link_works(self) -> bool:
+        """Whether the link still leads somewhere: there is one, and its subject (if it had one) still exists.
+        Lists prefetch `subject`, so this asks the database nothing more."""
+        return bool(self.link) and (self.subject_type_id is None or self.subject is not None)

@@ -1,4 +1,4 @@
-"""Reads that apply access: which projects a user may see, use or manage."""
+"""Reads that apply access: which projects a user may see, use or manage; a person's own notifications."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from guardian.shortcuts import get_groups_with_perms, get_objects_for_user, get_users_with_perms
 
-from accounts.models import Project, ProjectAccess
+from accounts.models import Notification, Project, ProjectAccess
 
-__all__ = ["project_for_user_or_404", "project_members", "projects_for_user"]
+__all__ = ["notifications_for_user", "notifications_unread_count", "project_for_user_or_404", "project_members",
+           "projects_for_user"]
 
 
 def projects_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> QuerySet[Project]:
@@ -54,3 +55,13 @@ def project_members(project: Project) -> dict:
         "people": sorted(people.values()),
         "groups": sorted(((g, highest(p)) for g, p in groups.items()), key=lambda pair: pair[0].name),
     }
+
+
+def notifications_for_user(user) -> QuerySet[Notification]:
+    """The person's own notifications, newest first, with their subjects (a page shows a link only while its
+    subject exists)."""
+    return Notification.objects.filter(recipient=user).prefetch_related("subject")
+
+
+def notifications_unread_count(user) -> int:
+    return Notification.objects.filter(recipient=user).unread().count()

@@ -1,18 +1,27 @@
 """Writes for users and projects: default project, creating and sharing projects (with people, roles, or an
-email address no account has yet), roles (at sign-up, or once the email address is verified)."""
+email address no account has yet), roles (at sign-up, or once the email address is verified); and notifying
+people (notification_send, whoever the sender is: connections, the runtime), whose emails accounts.emails sends."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
+
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from accounts.models import ACCESS_IMPLIES, Project, ProjectAccess, ProjectInvitation, User
+from accounts.models import ACCESS_IMPLIES, Notification, Project, ProjectAccess, ProjectInvitation, User
+from accounts.tasks import notification_emails_send_task
 
 __all__ = [
-    "email_verified", "project_create", "project_share", "project_share_with_email", "project_unshare",
-    "project_unshare_email", "user_assign_role", "user_grant_signup_role", "user_setup_defaults",
+    "email_verified", "notification_send", "notifications_mark_read", "project_create", "project_share",
+    "project_share_with_email", "project_unshare", "project_unshare_email", "user_assign_role",
+    "user_grant_signup_role", "user_setup_defaults",
 ]
 
 
@@ -118,6 +127,45 @@ def email_verified(*, user: User, email: str) -> None:
 def user_assign_role(*, user: User, role_name: str) -> None:
     """Add the user to a role (a Group); an unknown role is a configuration error, said plainly."""
     user.groups.add(_role(role_name))
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notification_send(*, recipients: Iterable[User], kind: str, subject: models.Model | None, title: str, body: str,
+                      reason: str = "", kind_label: str = "", link: str = "", link_label: str = "",
+                      why_sent: str = "", throttle_seconds: int | None = None) -> list[Notification]:
+    """Tell each of these people (once each) about `subject`: a notification in Splice, and an email that leaves
+    once the transaction commits. The sender chooses `kind` ("broke", "job_failed"…) and `reason`, and writes
+    what the person reads. With `throttle_seconds`, nothing is sent when a notification of this kind and reason
+    about this subject was sent within that many seconds (to anyone). Returns the notifications sent."""
+    if throttle_seconds is not None and subject is not None:
+        since = timezone.now() - timedelta(seconds=throttle_seconds)
+        if Notification.objects.about(subject).filter(kind=kind, reason=reason, created_at__gte=since).exists():
+            return []
+    subject_type = ContentType.objects.get_for_model(subject) if subject is not None else None
+    notifications = Notification.objects.bulk_create([
+        Notification(recipient=user, kind=kind, kind_label=kind_label, reason=reason, subject_type=subject_type,
+                     subject_id=subject.pk if subject is not None else None, title=title[:200], body=body,
+                     link=link, link_label=link_label[:200], why_sent=why_sent[:300])
+        for user in dict.fromkeys(recipients)
+    ])
+    if notifications:
+        transaction.on_commit(partial(_emails_enqueue, [notification.pk for notification in notifications]))
+    return notifications
+
+
+def _emails_enqueue(notification_ids: list[int]) -> None:
+    notification_emails_send_task.delay(notification_ids)
+
+
+def notifications_mark_read(*, recipient: User, ids: list[int] | None = None) -> int:
+    """Mark the recipient's notifications (these ids, or all) read; someone else's are never touched."""
+    unread = Notification.objects.filter(recipient=recipient).unread()
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())
 
 
 def _role(name: str) -> Group:

@@ -1,5 +1,5 @@
-"""Projects (list, create, removing access), profile and the error pages. A project's page, which shows every
-app's part of it, and the home page are above the apps, in config.views."""
+"""Projects (list, create, removing access), profile, a person's notifications and the error pages. A project's
+page, which shows every app's part of it, and the home page are above the apps, in config.views."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from accounts import roles, services
 from accounts.access import MissingPrivilege, privilege_name, privilege_required
 from accounts.forms import ProfileForm, ProjectForm
 from accounts.models import ProjectAccess
-from accounts.selectors import project_for_user_or_404, projects_for_user
+from accounts.selectors import notifications_for_user, project_for_user_or_404, projects_for_user
 from config.converters import parse_id
 
 
@@ -81,6 +81,31 @@ def profile(request):
         messages.success(request, "Profile saved.")
         return redirect("profile")
     return render(request, "accounts/profile.html", {"form": form, "roles": request.user.groups.order_by("name")})
+
+
+# --- notifications: the signed-in person's own; someone else's are neither listed nor touched --------------
+
+
+@login_required
+def notification_list(request):
+    page = Paginator(notifications_for_user(request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "accounts/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notification_read(request, pk: int):
+    """Mark one of the person's notifications read (someone else's id changes nothing)."""
+    services.notifications_mark_read(recipient=request.user, ids=[pk])
+    return redirect("notification_list")
+
+
+@login_required
+@require_POST
+def notification_read_all(request):
+    count = services.notifications_mark_read(recipient=request.user)
+    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
+    return redirect("notification_list")
 
 
 def error_403(request, exception=None):

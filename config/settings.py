@@ -273,7 +273,9 @@ SPLICE_HEALTH_PER_HOST_CONCURRENCY = env_int("SPLICE_HEALTH_PER_HOST_CONCURRENCY
 SPLICE_HEALTH_JITTER = env_int("SPLICE_HEALTH_JITTER", 30)
 # The Celery queue of the health tasks (a worker must consume it: `celery worker -Q celery,<queue>`).
 SPLICE_HEALTH_QUEUE = env_str("SPLICE_HEALTH_QUEUE", "celery")
-CELERY_TASK_ROUTES = {"splice.health.*": {"queue": SPLICE_HEALTH_QUEUE}}
+# Notification emails (accounts.tasks) go there too: most notifications come from health checks.
+CELERY_TASK_ROUTES = {"splice.health.*": {"queue": SPLICE_HEALTH_QUEUE},
+                      "splice.notifications.*": {"queue": SPLICE_HEALTH_QUEUE}}
 # One check: the test request, a token refresh and the retry after it, plus waiting for another refresh.
 SPLICE_HEALTH_CHECK_TIME_LIMIT = int(3 * SPLICE_HTTP_TIMEOUT + SPLICE_REFRESH_LEASE_SECONDS + 30)
 # Check history older than this many days is pruned daily.

@@ -20,7 +20,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("connections/", include("connections.urls")),
-    path("notifications/", include("connections.notification_urls")),
     path("recipes/", include("recipes.urls")),
     path("demo-crm/", include("demo.urls")),  # answers only while SPLICE_DEMO_APP is on
     path("admin/", admin.site.urls),

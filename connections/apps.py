@@ -10,6 +10,9 @@ class ConnectionsConfig(AppConfig):
 
     def ready(self) -> None:
         from connections.catalog import SpecError, load_registry
+        from connections.models import Connection
+        from connections.notifications import on_status_changed
+        from connections.signals import connection_status_changed
         from connections.vault import KeyRing, KeyRingError
 
         # A malformed key ring must stop the deployment at start, not at the first credential it seals.
@@ -23,3 +26,7 @@ class ConnectionsConfig(AppConfig):
             load_registry(settings.SPLICE_CONNECTOR_DIRS)
         except SpecError as exc:
             raise ImproperlyConfigured(f"Invalid connector specs:\n{exc}") from None
+
+        # People hear about a connection's status changes (connections.notifications).
+        connection_status_changed.connect(on_status_changed, sender=Connection,
+                                          dispatch_uid="connections.notifications.on_status_changed")

@@ -1,4 +1,5 @@
-"""What the top navigation shows about health on every page: connections needing attention, unread notifications."""
+"""What the top navigation shows about connections on every page: how many need attention (unread notifications
+are accounts', accounts.context_processors)."""
 
 from connections.selectors import nav_counts_for_user
 
@@ -7,5 +8,4 @@ def health(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    counts = nav_counts_for_user(user)
-    return {"nav_attention_count": counts["attention"], "nav_unread_count": counts["unread"]}
+    return {"nav_attention_count": nav_counts_for_user(user)["attention"]}

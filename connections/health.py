@@ -1,5 +1,5 @@
-"""Connection health: the periodic sweep, polite checks of connections, the check history, and telling
-the right people when a connection breaks, recovers or is about to expire.
+"""Connection health: the periodic sweep, polite checks of connections, the check history, and early warning
+of credentials about to expire. Who is told about a status change, and how, is connections.notifications.
 
     health_sweep_start()           plan a sweep: every connected or failing connection that is due, in batches,
                                    one `splice.health.check` task per SPLICE_HEALTH_CHECKS_PER_TASK of them
@@ -9,7 +9,7 @@ the right people when a connection breaks, recovers or is about to expire.
                                    outcomes recorded together (connection_record_checks), then Retry-After and
                                    backoff for the next sweep; connection_health_check(...) for one
     connection_check_row(...)      the history row of a check
-    connection_status_notify(...)  in-app notifications and emails when the status changes
+    health_expiry_warn(...)        a sweep's warnings of refresh tokens and client secrets about to expire
 
 Politeness: at most SPLICE_HEALTH_PER_HOST_CONCURRENCY checks per app host at once (HealthHostSlot, a
 semaphore in the database, so it holds across worker processes with or without Redis), checks spread
@@ -30,24 +30,20 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
-from django.urls import reverse
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
-from guardian.shortcuts import get_users_with_perms
 
-from accounts.models import ProjectAccess, User
-from connections.catalog import UnknownConnector, registry
+from accounts.models import User
 from connections.models import (
     Connection,
     ConnectionCheck,
     ConnectionHealth,
     HealthHostSlot,
     HealthSweep,
-    Notification,
 )
-from connections.problems import RECOMMENDATIONS, Kind
+from connections.notifications import connection_expiry_notify, connection_failures_announce
+from connections.problems import Kind
 from connections.tokens import refresh_leases_claim, refresh_leases_release
 
 __all__ = [
@@ -56,11 +52,8 @@ __all__ = [
     "connection_check_row",
     "connections_health_check",
     "connection_health_check",
-    "connection_status_notify",
     "health_expiry_warn",
     "health_sweep_start",
-    "notification_emails_send",
-    "notifications_mark_read",
     "project_check_all",
 ]
 
@@ -133,7 +126,7 @@ def health_sweep_start() -> HealthSweep | None:
             running=Case(When(all_done, then=Value(False)), default=F("running")),
             finished_at=Case(When(all_done, then=Value(timezone.now())), default=F("finished_at")),
         )
-    for step in (health_expiry_warn, _announce_unannounced_failures):
+    for step in (health_expiry_warn, connection_failures_announce):
         try:
             step(now=now)
         except Exception:  # noqa: BLE001 (a failed warning must not stop the next sweep's checks)
@@ -496,130 +489,7 @@ def check_history_prune(*, now: datetime | None = None) -> int:
     return deleted
 
 
-# --- notifications ------------------------------------------------------------------------------
-
-
-def _recipients(connection: Connection) -> list[User]:
-    """Its owner (who created or authorized it, or whose personal connection it is), if they can still see the
-    project, and the project's managers."""
-    project = connection.project
-    owners = {connection.created_by_id, connection.authorized_by_id, connection.owner_id} - {None}
-    members = get_users_with_perms(project, only_with_perms_in=[level.value for level in ProjectAccess])
-    managers = get_users_with_perms(project, only_with_perms_in=[ProjectAccess.MANAGE.value])
-    owner_q = Q(pk__in=owners) & (Q(pk__in=members.values("pk")) | Q(is_superuser=True))
-    return list(User.objects.filter(owner_q | Q(pk__in=managers.values("pk")), is_active=True).order_by("pk"))
-
-
-def _app_name(connection: Connection) -> str:
-    try:
-        return registry().get(connection.app_slot.catalog_key).name
-    except UnknownConnector:
-        return connection.connector_key
-
-
-def _when(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
-
-
-def _recipes_text(connection: Connection) -> str:
-    from connections.services import recipes_using
-
-    recipes = list(recipes_using(connection).order_by("-running", "name")[:21])
-    if not recipes:
-        return "No recipe uses this connection."
-    running = sum(1 for recipe in recipes if recipe.running)
-    lines = [f"Recipes affected ({running} running first):" if running else "Recipes affected:"]
-    lines += [f"- {recipe.name} ({'running' if recipe.running else 'stopped'})" for recipe in recipes[:20]]
-    if len(recipes) > 20:
-        lines.append("- … and more: see the connection's page.")
-    return "\n".join(lines)
-
-
-def _notify(connection: Connection, *, kind: str, reason: str, title: str, body: str, link: str) -> list[Notification]:
-    """One notification per recipient; their emails leave once the transaction commits."""
-    notifications = Notification.objects.bulk_create([
-        Notification(recipient=user, connection=connection, kind=kind, reason=reason, title=title[:200], body=body,
-                     link=link)
-        for user in _recipients(connection)
-    ])
-    ids = [n.pk for n in notifications]
-    if ids:
-        transaction.on_commit(partial(_enqueue_emails, ids))
-    return notifications
-
-
-def _enqueue_emails(ids: list[int]) -> None:
-    from connections.tasks import send_notification_emails
-
-    send_notification_emails.apply_async(args=[ids], queue=settings.SPLICE_HEALTH_QUEUE)
-
-
-def connection_status_notify(*, connection: Connection, before: tuple[str, str],
-                             after: tuple[str, str]) -> list[Notification]:
-    """Tell the connection's owner and its project's managers that it broke or recovered.
-
-    Broke (→ error, or another reason): at most once per connection and reason per SPLICE_NOTIFY_EVERY
-    seconds (a sweep announces it later if it is still broken then). Recovered (error → connected): once,
-    to close a break that was announced.
-    """
-    (status_before, _), (status_after, reason_after) = before, after
-    connection = Connection.objects.select_related("project").get(pk=connection.pk)
-    if status_after == Status.ERROR and before != after:
-        recent = timezone.now() - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY)
-        if Notification.objects.filter(connection=connection, kind=Notification.Kind.BROKE, reason=reason_after,
-                                       created_at__gte=recent).exists():
-            return []
-        return _notify_broke(connection)
-    if status_after == Status.CONNECTED and status_before == Status.ERROR:
-        last = (Notification.objects.filter(connection=connection, kind__in=[Notification.Kind.BROKE,
-                                                                             Notification.Kind.RECOVERED])
-                .order_by("-created_at", "-pk").values_list("kind", flat=True).first())
-        if last != Notification.Kind.BROKE:
-            return []
-        return _notify_recovered(connection, reason_before=before[1])
-    return []
-
-
-def _notify_broke(connection: Connection) -> list[Notification]:
-    reason = connection.error_reason
-    label = Reason(reason).label if reason in Reason.values else "Error"
-    tips = RECOMMENDATIONS.get(reason, RECOMMENDATIONS[Kind.OTHER])
-    body = "\n\n".join([
-        f"The {_app_name(connection)} connection “{connection.name}” in project “{connection.project.name}” "
-        f"stopped working (since {_when(connection.error_since)}): {label}.",
-        f"What happened: {connection.error_message or label}",
-        "We recommend:\n" + "\n".join(f"- {tip}" for tip in tips),
-        _recipes_text(connection),
-    ])
-    return _notify(connection, kind=Notification.Kind.BROKE, reason=reason,
-                   title=f"“{connection.name}” needs attention: {label}", body=body,
-                   link=reverse("connection_authorize", args=[connection.pk]))
-
-
-def _notify_recovered(connection: Connection, *, reason_before: str) -> list[Notification]:
-    label = Reason(reason_before).label if reason_before in Reason.values else "an error"
-    body = "\n\n".join([
-        f"The {_app_name(connection)} connection “{connection.name}” in project “{connection.project.name}” "
-        f"passed its check at {_when(connection.last_ok_at)} and is connected again (it had failed: {label}).",
-        _recipes_text(connection),
-    ])
-    return _notify(connection, kind=Notification.Kind.RECOVERED, reason="",
-                   title=f"“{connection.name}” is working again", body=body, link=connection.get_absolute_url())
-
-
-def _announce_unannounced_failures(*, now: datetime) -> None:
-    """Connections in error that nobody was told about (a repeat break held back by SPLICE_NOTIFY_EVERY, or a
-    break from before notifications existed) are announced once the hold is over."""
-    announced = Notification.objects.filter(connection=OuterRef("pk"), kind=Notification.Kind.BROKE,
-                                            reason=OuterRef("error_reason"), created_at__gte=OuterRef("error_since"))
-    held = Notification.objects.filter(connection=OuterRef("pk"), kind=Notification.Kind.BROKE,
-                                       reason=OuterRef("error_reason"),
-                                       created_at__gte=now - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY))
-    pending = (Connection.objects.filter(status=Status.ERROR, error_since__isnull=False)
-               .exclude(Exists(announced)).exclude(Exists(held)).select_related("project").order_by("pk")[:500])
-    for connection in pending:
-        with transaction.atomic():
-            _notify_broke(connection)
+# --- early warning ------------------------------------------------------------------------------
 
 
 def health_expiry_warn(*, now: datetime | None = None) -> int:
@@ -637,52 +507,6 @@ def health_expiry_warn(*, now: datetime | None = None) -> int:
             if not ConnectionHealth.objects.filter(pk=connection.pk).exclude(expiry_warned_for=item.expires_at) \
                     .update(expiry_warned_for=item.expires_at):
                 continue  # another sweep warned meanwhile
-            body = "\n\n".join([
-                f"The {item.what} of the {_app_name(connection)} connection “{connection.name}” in project "
-                f"“{connection.project.name}” expires at {_when(item.expires_at)}. After that, the app will refuse "
-                "the connection and the recipes using it will stop working.",
-                "We recommend: " + (
-                    "re-authorize the connection before then." if item.what == "refresh token" else
-                    "ask an admin to renew the app's OAuth client secret (Admin → OAuth profiles) before then."),
-                _recipes_text(connection),
-            ])
-            _notify(connection, kind=Notification.Kind.EXPIRING, reason="",
-                    title=f"“{connection.name}”: its {item.what} expires {_when(item.expires_at)}", body=body,
-                    link=reverse("connection_authorize", args=[connection.pk]))
+            connection_expiry_notify(connection=connection, what=item.what, expires_at=item.expires_at)
         warned += 1
     return warned
-
-
-def notification_emails_send(*, notification_ids: list[int]) -> int:
-    """Email each notification to its recipient, once (a notification already emailed is skipped)."""
-    base = settings.SPLICE_BASE_URL
-    sent = 0
-    pending = Notification.objects.filter(pk__in=notification_ids, emailed_at__isnull=True).select_related("recipient")
-    with get_connection() as mail:
-        for notification in pending:
-            if not notification.recipient.email:
-                continue
-            if not Notification.objects.filter(pk=notification.pk, emailed_at__isnull=True) \
-                    .update(emailed_at=timezone.now()):
-                continue  # another worker sent it
-            action = "Re-authorize" if notification.kind != Notification.Kind.RECOVERED else "Open the connection"
-            body = (f"{notification.body}\n\n{action}: {base}{notification.link}\n\n"
-                    f"You get this because you own this connection or manage its project. "
-                    f"All notifications: {base}{reverse('notification_list')}\n")
-            message = EmailMessage(subject=f"[Splice] {notification.title}", body=body,
-                                   to=[notification.recipient.email], connection=mail)
-            try:
-                message.send()
-            except Exception:
-                Notification.objects.filter(pk=notification.pk).update(emailed_at=None)
-                raise
-            sent += 1
-    return sent
-
-
-def notifications_mark_read(*, recipient: User, ids: list[int] | None = None) -> int:
-    """Mark the recipient's notifications (these ids, or all) read; someone else's are never touched."""
-    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
-    if ids is not None:
-        unread = unread.filter(pk__in=ids)
-    return unread.update(read_at=timezone.now())

@@ -1,16 +1,14 @@
-"""Health pages: the summary (counts, oldest failures, the sweep's schedule), "Check all" on a project, and
-the person's notifications.
+"""Health pages: the summary (counts, oldest failures, the sweep's schedule) and "Check all" on a project (a
+person's notifications are accounts' pages, accounts.views).
 
 Privileges and project access as everywhere (connections.views): the summary needs "View connections" and
 counts only connections in projects the user can see; "Check all" needs "Test connections" and use access
-to the project (else 404); notifications are the signed-in person's own.
+to the project (else 404).
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -18,7 +16,7 @@ from accounts.access import privilege_required
 from accounts.models import ProjectAccess
 from accounts.selectors import project_for_user_or_404
 from connections import health
-from connections.selectors import health_summary_for_user, notifications_for_user
+from connections.selectors import health_summary_for_user
 
 
 @privilege_required("connections.view_connection")
@@ -37,25 +35,3 @@ def project_check_all(request, project_pk: int):
     else:
         messages.info(request, "No connection in this project is connected or failing: nothing to check.")
     return redirect(project)
-
-
-@login_required
-def notification_list(request):
-    page = Paginator(notifications_for_user(request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "connections/notifications.html", {"page": page})
-
-
-@login_required
-@require_POST
-def notification_read(request, pk: int):
-    """Mark one of the person's notifications read (someone else's id changes nothing)."""
-    health.notifications_mark_read(recipient=request.user, ids=[pk])
-    return redirect("notification_list")
-
-
-@login_required
-@require_POST
-def notification_read_all(request):
-    count = health.notifications_mark_read(recipient=request.user)
-    messages.success(request, f"Marked {count} notification{'s' if count != 1 else ''} as read.")
-    return redirect("notification_list")

@@ -23,7 +23,6 @@ __all__ = [
     "ConnectionHealth",
     "HealthHostSlot",
     "HealthSweep",
-    "Notification",
     "OAuthFlow",
     "OAuthProfile",
 ]
@@ -347,7 +346,7 @@ class CustomConnectorVersion(models.Model):
         return f"{self.connector.key} v{self.number}"
 
 
-# --- health: the periodic sweep, check history, notifications (connections.health) ---------------
+# --- health: the periodic sweep, check history (connections.health) -------------------------------
 
 
 class HealthSweep(models.Model):
@@ -466,35 +465,3 @@ class ConnectionCheck(models.Model):
     @property
     def changed(self) -> bool:
         return (self.status_before, self.reason_before) != (self.status_after, self.reason_after)
-
-
-class Notification(models.Model):
-    """An in-app message to one person about one connection; also sent by email (`emailed_at`)."""
-
-    class Kind(models.TextChoices):
-        BROKE = "broke", "Connection needs attention"
-        RECOVERED = "recovered", "Connection working again"
-        EXPIRING = "expiring", "Credentials expiring soon"
-
-    recipient = models.ForeignKey(conf.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
-    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="notifications")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    reason = models.CharField(max_length=32, blank=True)
-    title = models.CharField(max_length=200)
-    body = models.TextField()
-    link = models.CharField(max_length=500, help_text="A path in Splice (emails prefix SPLICE_BASE_URL).")
-    created_at = models.DateTimeField(auto_now_add=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    emailed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-        default_permissions = ()
-        indexes = [
-            models.Index(fields=["recipient", "read_at"], name="notification_unread_idx"),
-            models.Index(fields=["connection", "kind", "-created_at"], name="notification_throttle_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return self.title

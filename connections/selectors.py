@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, DateTimeField, F, Func, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -18,7 +18,7 @@ from accounts.selectors import projects_for_user
 from config.converters import parse_id
 from connections import usage
 from connections.catalog.app_slot import AppSlot
-from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, Notification, OAuthProfile
+from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, OAuthProfile
 
 __all__ = [
     "SORTS",
@@ -34,7 +34,6 @@ __all__ = [
     "connections_page",
     "health_summary_for_user",
     "nav_counts_for_user",
-    "notifications_for_user",
 ]
 
 SORTS = {
@@ -226,22 +225,12 @@ def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None
     return sorted(found.values(), key=lambda item: (item.expires_at, item.connection.pk))[:limit]
 
 
-def _count(queryset: QuerySet) -> Coalesce:
-    """COUNT(*) of a queryset as a subquery expression."""
-    counted = queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1]
-    return Coalesce(Subquery(counted), 0)
-
-
 def nav_counts_for_user(user) -> dict[str, int]:
     """For the top navigation, in one query: connections needing attention (in error, in projects the user can
-    see; 0 without the "View connections" privilege) and unread notifications."""
-    from accounts.models import User
-
-    counts = {"unread": _count(Notification.objects.filter(recipient=user, read_at__isnull=True))}
-    if user.has_perm("connections.view_connection"):
-        counts["attention"] = _count(connections_for_user(user).filter(status=Connection.Status.ERROR))
-    row = User.objects.filter(pk=user.pk).values(**counts).first() or {}
-    return {"attention": row.get("attention", 0), "unread": row.get("unread", 0)}
+    see; 0 without the "View connections" privilege). Unread notifications are accounts' (its context processor)."""
+    if not user.has_perm("connections.view_connection"):
+        return {"attention": 0}
+    return {"attention": connections_for_user(user).filter(status=Connection.Status.ERROR).count()}
 
 
 def connections_needing_attention(queryset: QuerySet[Connection], limit: int = 20) -> QuerySet[Connection]:
@@ -252,10 +241,6 @@ def connections_needing_attention(queryset: QuerySet[Connection], limit: int = 2
 
 def connection_recent_checks(connection: Connection, limit: int = 10) -> QuerySet[ConnectionCheck]:
     return connection.checks.select_related("actor")[:limit]
-
-
-def notifications_for_user(user) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("connection")
 
 
 _PERIOD_SECONDS = {"microseconds": 1e-6, "seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}

@@ -10,6 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +28,7 @@ from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthPro
 from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
+from connections.signals import connection_status_changed
 
 __all__ = [
     "ConnectionInUse",
@@ -406,7 +408,7 @@ def connection_record_checks(checks: list[tuple[Connection, TestOutcome, int | N
     statement per distinct change rather than per connection: a health check records a batch this way.
     Returns {connection id: whether its status or reason changed}; a connection deleted or disconnected
     meanwhile is left alone (a late check never revives a connection someone disconnected)."""
-    from connections.health import connection_check_row, connection_status_notify
+    from connections.health import connection_check_row
 
     now = timezone.now()
     # Locked in one order (PostgreSQL; SQLite's write transactions are serial anyway): a concurrent check of
@@ -442,7 +444,8 @@ def connection_record_checks(checks: list[tuple[Connection, TestOutcome, int | N
                      details={"from": before[0], "to": after[0], "reason": after[1], "from_reason": before[1]})
     ConnectionCheck.objects.bulk_create(history)
     for connection, before, after in moves:
-        connection_status_notify(connection=connection, before=before, after=after)
+        transaction.on_commit(partial(connection_status_changed.send, sender=Connection, connection=connection,
+                                      before=before, after=after))
     return changed
 
 

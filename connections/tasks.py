@@ -1,18 +1,18 @@
 """Celery tasks of the connection health checks. They take ids only (never a secret) and call
 connections.health; the beat schedule (migration 0004) sends `splice.health.sweep` and `splice.health.prune`.
-All of them go to SPLICE_HEALTH_QUEUE (settings.CELERY_TASK_ROUTES)."""
+All of them go to SPLICE_HEALTH_QUEUE (settings.CELERY_TASK_ROUTES). Notification emails are accounts' task."""
 
 from __future__ import annotations
 
 from collections import Counter
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.conf import settings
 
+from accounts.tasks import notification_emails_send_task
 from connections import health
 
-__all__ = ["health_check", "health_sweep", "prune_check_history", "send_notification_emails"]
+__all__ = ["health_check", "health_sweep", "prune_check_history"]
 
 # A check task starts checks only while one more fits in its leases, which last two checks' time limit.
 _TASK_LIMIT = 2 * settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 10
@@ -45,13 +45,11 @@ def health_check(self, connection_ids: list[int] | int, sweep_id: int | None = N
     return dict(Counter(result.state for result in results.values()))
 
 
-@shared_task(name="splice.health.email", bind=True, max_retries=5)
-def send_notification_emails(self, notification_ids: list[int]) -> int:
-    """Email these notifications to their recipients; a mail server that fails is tried again, backing off."""
-    try:
-        return health.notification_emails_send(notification_ids=notification_ids)
-    except (SMTPException, OSError) as exc:
-        raise self.retry(exc=exc, countdown=60 * 2 ** self.request.retries) from None
+# Its name before notifications moved to accounts: a message still queued under it is passed on (ids of rows
+# that were copied to accounts_notification with their ids). Nothing sends it any more.
+@shared_task(name="splice.health.email", ignore_result=True)
+def send_notification_emails(notification_ids: list[int]) -> None:
+    notification_emails_send_task.delay(notification_ids)
 
 
 @shared_task(name="splice.health.prune")

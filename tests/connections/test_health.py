@@ -17,9 +17,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.models import ProjectAccess
+from accounts.models import Notification, ProjectAccess
 from connections.credentials import open_secret
-from connections.models import Connection, ConnectionCheck, ConnectionHealth, HealthSweep, Notification
+from connections.models import Connection, ConnectionCheck, ConnectionHealth, HealthSweep
 from connections.tasks import health_check, health_sweep
 from recipes.design import design_time_errors
 from recipes.models import ConnectionBinding, Recipe, Step
@@ -96,13 +96,16 @@ def wait_for(condition, what: str, deadline: float = DEADLINE):
     return task_events.wait_for(condition, what, deadline)
 
 
-def sweep(queue: str) -> HealthSweep:
+def sweep(queue: str, *, notices: int | None = None) -> HealthSweep:
     """Send the sweep task through the broker, wait for the worker to plan it and finish every check, and for the
-    emails its notifications started."""
+    emails its notifications started. People are told once the checks are committed, one connection after
+    another, while the first emails may already be leaving: `notices` waits for that many notifications."""
     sweep_id = health_sweep.apply_async(queue=queue).get(timeout=DEADLINE)
     assert sweep_id is not None, "a previous sweep was still running"
     done = wait_for(lambda: HealthSweep.objects.filter(pk=sweep_id, finished_at__isnull=False).first(),
                     f"sweep {sweep_id} to finish")
+    if notices is not None:
+        wait_for(lambda: Notification.objects.count() >= notices, f"{notices} notifications")
     wait_for(lambda: not Notification.objects.filter(emailed_at__isnull=True).exists(), "notification emails")
     return done
 
@@ -113,7 +116,7 @@ def status(connection: Connection) -> tuple[str, str]:
 
 
 def notices(connection: Connection, kind: str | None = None):
-    found = Notification.objects.filter(connection=connection)
+    found = Notification.objects.about(connection)
     return found.filter(kind=kind) if kind else found
 
 
@@ -158,7 +161,7 @@ def test_revoked_changed_and_unpermitted_connections_are_found_by_the_next_sweep
     oauth1_server.revoke(client_key=oauth1_server.client("HMAC-SHA1").client_key)
     oauth2_server.set_scope("write", user="bob@example.com")
 
-    done = sweep(worker)
+    done = sweep(worker, notices=8)
 
     assert status(revoked) == (Status.ERROR, Reason.CREDENTIALS_INVALID)
     assert status(basic) == (Status.ERROR, Reason.CREDENTIALS_INVALID)
@@ -262,14 +265,14 @@ def test_transient_failures_become_unreachable_only_after_the_window_then_recove
 
     # The unreachable window passes while it keeps failing.
     move_back(connection, django_settings.SPLICE_UNREACHABLE_AFTER + 60)
-    sweep(worker)
+    sweep(worker, notices=1)
     assert status(connection) == (Status.ERROR, Reason.UNREACHABLE)
     assert notices(connection, "broke").filter(recipient=builder, reason="unreachable").count() == 1
 
     # The app recovers: connected again, and one recovery notice (sweeps after it send nothing more).
     api_server.clear_fault("/api/me")
     move_back(connection, 0)
-    sweep(worker)
+    sweep(worker, notices=2)
     assert status(connection) == (Status.CONNECTED, "")
     sweep(worker)
     assert notices(connection, "recovered").count() == 1

@@ -1,6 +1,6 @@
-"""Health in the pages and the rules behind notifications, in this process (the worker-driven flows are in
-test_health.py): who may see and do what, the navigation badge, early warnings, message throttling, history,
-the host semaphore, pruning and the beat schedule."""
+"""Health in the pages, in this process (the worker-driven flows are in test_health.py): who may see and do
+what, the navigation badge, early warnings, history, the host semaphore, pruning and the beat schedule. What
+people are told, and when: tests/accounts/test_notifications.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from connections.models import (
     ConnectionCheck,
     ConnectionHealth,
     HealthSweep,
-    Notification,
     OAuthProfile,
 )
 from connections.problems import RECOMMENDATIONS, Kind, Verdict
@@ -62,9 +61,8 @@ def record(connection, kind: Kind | None = None, **verdict):
 
 
 def test_anonymous_is_sent_to_sign_in(client, project):
-    for url, method in [(reverse("connection_health"), "get"), (reverse("notification_list"), "get"),
-                        (reverse("connection_check_all", args=[project.pk]), "post"),
-                        (reverse("notification_read_all"), "post")]:
+    for url, method in [(reverse("connection_health"), "get"),
+                        (reverse("connection_check_all", args=[project.pk]), "post")]:
         response = getattr(client, method)(url)
         assert response.status_code == 302 and response["Location"].startswith(reverse("account_login")), url
 
@@ -93,7 +91,6 @@ def test_view_access_is_not_enough_to_check_all(client_for, make_user, project, 
 def test_allowed(client_for, builder, project, basic_connection, enqueued, django_capture_on_commit_callbacks):
     client = client_for(builder)
     assert client.get(reverse("connection_health")).status_code == 200
-    assert client.get(reverse("notification_list")).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("connection_check_all", args=[project.pk]), follow=True)
     assert response.status_code == 200
@@ -113,7 +110,7 @@ def test_nav_badge_counts_connections_needing_attention_in_one_query(client_for,
     nav_counts_for_user(builder)  # privileges and content types: loaded once per request or process anyway
     with CaptureQueriesContext(db) as queries:
         counts = nav_counts_for_user(builder)
-    assert counts == {"attention": 2, "unread": 2}
+    assert counts == {"attention": 2}
     assert len(queries) == 1, [q["sql"] for q in queries]
 
     page = client_for(builder).get(reverse("project_list")).text
@@ -188,8 +185,8 @@ def test_the_beat_schedule_is_created_by_migration_and_editable_in_admin(client_
 # --- early warning ------------------------------------------------------------------------------
 
 
-def test_expiring_credentials_are_listed_and_notified_once(client_for, builder, project, basic_connection,
-                                                          oauth2_connection, authorize_oauth2):
+def test_expiring_credentials_are_listed(client_for, builder, project, basic_connection, oauth2_connection,
+                                        authorize_oauth2):
     oauth, _ = authorize_oauth2(oauth2_connection())
     soon = timezone.now() + timedelta(days=3)
     Connection.objects.filter(pk=basic_connection.pk).update(refresh_token_expires_at=soon)
@@ -199,16 +196,6 @@ def test_expiring_credentials_are_listed_and_notified_once(client_for, builder, 
     assert "Expiring soon" in page
     assert f"{basic_connection.name}</a> <span class=\"muted\">({project.name})</span>: its refresh token" in page
     assert f"{oauth.name}</a> <span class=\"muted\">({project.name})</span>: its OAuth client secret" in page
-
-    assert health.health_expiry_warn() == 2
-    assert health.health_expiry_warn() == 0  # once per expiry date
-    warning = Notification.objects.get(connection=basic_connection, kind="expiring")
-    assert warning.recipient == builder and "refresh token" in warning.title
-    assert warning.link == reverse("connection_authorize", args=[basic_connection.pk])
-
-    # A new expiry date (after re-authorizing, say) is worth a new warning when it comes near.
-    Connection.objects.filter(pk=basic_connection.pk).update(refresh_token_expires_at=soon + timedelta(days=2))
-    assert health.health_expiry_warn() == 1
 
 
 @pytest.mark.parametrize("count", [3, 30])
@@ -226,77 +213,10 @@ def test_the_expiring_section_keeps_the_list_query_count_fixed(client_for, build
     assert "Expiring soon" in page
     counts = test_the_expiring_section_keeps_the_list_query_count_fixed.__dict__.setdefault("counts", {})
     counts[count] = len(queries)
-    assert len(queries) <= 12, [q["sql"][:100] for q in queries]
+    # The navigation counts connections needing attention and unread notifications: one query each.
+    assert len(queries) <= 13, [q["sql"][:100] for q in queries]
     if len(counts) == 2:
         assert counts[3] == counts[30]
-
-
-# --- notification rules -------------------------------------------------------------------------
-
-
-def test_a_repeat_break_is_held_back_for_an_hour_then_announced(basic_connection, builder, settings):
-    record(basic_connection, Kind.CREDENTIALS_INVALID)
-    record(basic_connection)
-    record(basic_connection, Kind.CREDENTIALS_INVALID)  # broke again within the hour: held back
-    assert list(Notification.objects.values_list("kind", flat=True).order_by("pk")) == ["broke", "recovered"]
-
-    health._announce_unannounced_failures(now=timezone.now())  # the next sweep: still within the hour
-    assert Notification.objects.count() == 2
-
-    Notification.objects.update(created_at=timezone.now() - timedelta(seconds=settings.SPLICE_NOTIFY_EVERY + 1))
-    health._announce_unannounced_failures(now=timezone.now())
-    health._announce_unannounced_failures(now=timezone.now())
-    assert list(Notification.objects.values_list("kind", flat=True).order_by("pk")) == ["broke", "recovered", "broke"]
-
-
-def test_another_reason_is_another_message_and_recovery_is_told_once(basic_connection, builder):
-    record(basic_connection, Kind.INSUFFICIENT_PERMISSIONS)
-    record(basic_connection, Kind.CREDENTIALS_INVALID)
-    record(basic_connection)
-    record(basic_connection)
-    assert list(Notification.objects.values_list("kind", "reason").order_by("pk")) == [
-        ("broke", "insufficient_permissions"), ("broke", "credentials_invalid"), ("recovered", "")]
-
-
-def test_emails_leave_after_commit_once_each(basic_connection, builder, mailoutbox, django_capture_on_commit_callbacks,
-                                             monkeypatch, settings):
-    from connections.tasks import send_notification_emails
-
-    queued = []
-    monkeypatch.setattr(send_notification_emails, "apply_async", lambda args=None, **kw: queued.append(args))
-    with django_capture_on_commit_callbacks(execute=True):
-        record(basic_connection, Kind.CREDENTIALS_INVALID)
-    assert queued == [[[Notification.objects.get().pk]]]  # the task's one argument: a list of ids
-    assert mailoutbox == []
-
-    assert health.notification_emails_send(notification_ids=queued[0][0]) == 1
-    assert health.notification_emails_send(notification_ids=queued[0][0]) == 0  # a redelivered task
-    assert len(mailoutbox) == 1 and mailoutbox[0].to == [builder.email]
-    assert f"Re-authorize: {settings.SPLICE_BASE_URL}/connections/{basic_connection.pk}/authorize/" in \
-        mailoutbox[0].body
-
-
-def test_notifications_page_and_mark_as_read(client_for, builder, make_user, basic_connection):
-    record(basic_connection, Kind.CREDENTIALS_INVALID)
-    mine = Notification.objects.get(recipient=builder)
-    stranger = make_user("Builder")
-    client = client_for(builder)
-
-    page = client.get(reverse("notification_list")).text
-    assert mine.title in page and "Mark as read" in page
-    assert 'Notifications <span class="nav-badge">1<span class="visually-hidden"> unread</span></span>' in page
-
-    # Someone else's id changes nothing.
-    client_for(stranger).post(reverse("notification_read", args=[mine.pk]))
-    mine.refresh_from_db()
-    assert mine.read_at is None
-    assert mine.title not in client_for(stranger).get(reverse("notification_list")).text
-
-    client = client_for(builder)
-    client.post(reverse("notification_read", args=[mine.pk]))
-    mine.refresh_from_db()
-    assert mine.read_at is not None
-    assert " unread</span>" not in client.get(reverse("notification_list")).text
 
 
 # --- politeness primitives and housekeeping -----------------------------------------------------
