@@ -17,43 +17,24 @@ import requests
 from django.conf import settings
 
 from connections.auth import Auth, auth_for
-from connections.catalog import ConnectorSpec, InvalidValue, ResolvedRequest, origin_of, registry
+from connections.catalog import ConnectorSpec, InvalidValue, ResolvedRequest, origin_of
 from connections.credentials import open_secret
+from connections.custom import spec_for
 from connections.egress import EgressRefused
 from connections.http import new_session
 from connections.models import Connection, OAuthProfile
+from connections.operations import OperationResult, connection_check, operation_call
 from connections.origins import check_credentials_may_go, check_profile_registered_for
-from connections.problems import (
-    RECOMMENDATIONS,
-    ConnectionProblem,
-    Kind,
-    Verdict,
-    classify_exception,
-    classify_status,
-)
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
+from connections.status import CheckOutcome, classify_answer, classify_exception, classify_settings_error
 from connections.tokens import ensure_fresh_token
 from connections.vault import Secret, VaultError
 
-__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "resolved_auth", "settings_problem", "spec_for"]
+__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "resolved_auth", "spec_for"]
 
 # Redirects an app may answer with, and how many a request follows where its connector allows them.
 _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 3
-
-
-def spec_for(connection: Connection) -> ConnectorSpec:
-    """The connection's connector, including custom ones saved since this process (a worker) started."""
-    from connections.custom import ensure_custom_connectors_loaded
-
-    ensure_custom_connectors_loaded()
-    return registry().get(connection.connector_key)
-
-
-def settings_problem(exc: InvalidValue) -> Verdict:
-    """Settings that no longer resolve to a request (a custom connector changed, or hostile input): the message
-    names the setting and the rule, never a value."""
-    return Verdict(Kind.OTHER, f"This connection's settings cannot be used: {exc}.",
-                   recommendations=["Edit the connection and correct the setting."])
 
 
 def resolved_auth(connection: Connection, spec: ConnectorSpec | None = None):
@@ -64,7 +45,7 @@ def resolved_auth(connection: Connection, spec: ConnectorSpec | None = None):
             allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,
         )
     except InvalidValue as exc:
-        raise ConnectionProblem(settings_problem(exc)) from None
+        raise ConnectionProblem(classify_settings_error(exc)) from None
 
 
 def oauth_client_for(connection: Connection, *, method=None,
@@ -151,6 +132,14 @@ class ConnectionClient:
             response = self._send(method, url, params=params, json=json, data=data, headers=headers)
         return response
 
+    def call(self, operation_key: str, inputs: dict) -> OperationResult:
+        """One of the connector's triggers or actions with these inputs: connections.operations."""
+        return operation_call(self, operation_key, inputs)
+
+    def check(self) -> tuple[CheckOutcome, int]:
+        """The connector's test request and what it says, with its duration in ms: connections.operations."""
+        return connection_check(self)
+
     def send(self, resolved: ResolvedRequest) -> requests.Response:
         body = {"json": resolved.body} if resolved.encoding == "json" else {"data": resolved.body}
         if resolved.body is None:
@@ -160,9 +149,7 @@ class ConnectionClient:
     def verdict(self, response: requests.Response, *, test: bool = False) -> Verdict | None:
         """What the response means for the connection: None when fine, else credentials/permission/transient."""
         rule = self.spec.response_verdict(response.status_code, response.content, test=test)
-        if rule == "invalid":
-            return classify_status(response.status_code, connector_says_invalid=True)
-        return classify_status(response.status_code, headers=response.headers, app=self.spec.name)
+        return classify_answer(response.status_code, headers=response.headers, rule=rule, app=self.spec.name)
 
     # --- internals ------------------------------------------------------------------------
 

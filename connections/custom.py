@@ -403,3 +403,9 @@ class CustomConnectorsMiddleware:
     def __call__(self, request):
         ensure_custom_connectors_loaded()
         return self.get_response(request)
+
+
+def spec_for(connection: Connection) -> ConnectorSpec:
+    """The connection's connector, including custom ones saved since this process (a worker) started."""
+    ensure_custom_connectors_loaded()
+    return registry().get(connection.connector_key)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from connections.catalog.templating import origin_of
+
 __all__ = [
     "REFUSED_MESSAGE",
     "EgressPolicy",
@@ -160,8 +162,13 @@ class EgressPolicy:
 
     def check_url(self, url: str) -> None:
         """The scheme and host of `url`, before any resolution: https (http only to a loopback host under
-        SPLICE_ALLOW_INSECURE_LOOPBACK), then `check_host`."""
-        parts = urlsplit(url)
+        SPLICE_ALLOW_INSECURE_LOOPBACK), then `check_host`. Asked for every request: remembered per origin."""
+        refusal = _refusal_for_origin(self, origin_of(url))
+        if refusal is not None:
+            raise EgressRefused(*refusal)
+
+    def _check_origin(self, origin: str) -> None:
+        parts = urlsplit(origin)
         host = (parts.hostname or "").lower().rstrip(".")
         if not host:
             raise EgressRefused(host, "no host")
@@ -224,6 +231,17 @@ class EgressPolicy:
         if not answers:
             raise socket.gaierror(socket.EAI_NONAME, "no address")
         return answers
+
+
+@lru_cache(maxsize=1024)
+def _refusal_for_origin(policy: EgressPolicy, origin: str) -> tuple[str, str] | None:
+    """(host, why) when the policy refuses `origin` by its name alone, else None (what each answer resolves to
+    is checked at every new connection)."""
+    try:
+        policy._check_origin(origin)
+    except EgressRefused as refused:
+        return refused.host, refused.detail
+    return None
 
 
 @lru_cache(maxsize=8)

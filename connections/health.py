@@ -5,10 +5,10 @@ of credentials about to expire. Who is told about a status change, and how, is c
                                    one `splice.health.check` task per SPLICE_HEALTH_CHECKS_PER_TASK of them
                                    (ids only, never a secret)
     connections_health_check(...)  check connections: per-connection leases, a per-app-host slot, each
-                                   connector's test request (connections.services.connection_probe), the
-                                   outcomes recorded together (connection_record_checks), then Retry-After and
-                                   backoff for the next sweep; connection_health_check(...) for one
-    connection_check_row(...)      the history row of a check
+                                   connector's test request (the client's check: connections.operations), the
+                                   outcomes recorded together (connection_record_outcomes, whose status
+                                   machine also says when sweeps may check each again: Retry-After, backoff);
+                                   connection_health_check(...) for one
     health_expiry_warn(...)        a sweep's warnings of refresh tokens and client secrets about to expire
 
 Politeness: at most SPLICE_HEALTH_PER_HOST_CONCURRENCY checks per app host at once (HealthHostSlot, a
@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
@@ -43,13 +44,11 @@ from connections.models import (
     HealthSweep,
 )
 from connections.notifications import connection_expiry_notify, connection_failures_announce
-from connections.problems import Kind
 from connections.tokens import refresh_leases_claim, refresh_leases_release
 
 __all__ = [
     "CheckResult",
     "check_history_prune",
-    "connection_check_row",
     "connections_health_check",
     "connection_health_check",
     "health_expiry_warn",
@@ -63,9 +62,6 @@ Status = Connection.Status
 Reason = Connection.ErrorReason
 Source = ConnectionCheck.Source
 
-# A connection that keeps failing transiently is skipped by sweeps for interval × (2^(n-1) − 1) after its
-# n-th failure in a row (0, 1, 3, 7… intervals), never longer than this.
-MAX_BACKOFF = timedelta(hours=2)
 # A check that finds its app host (or its connection) busy tries again a second or two later, this many times.
 HOST_BUSY_RETRIES = 30
 
@@ -77,9 +73,9 @@ def _check_ttl() -> timedelta:
 
 def _enqueue_checks(connection_ids: list[int], *, sweep_id: int | None = None, acting_user_id: int | None = None,
                     countdown: float = 0) -> None:
-    """One check task per SPLICE_HEALTH_CHECKS_PER_TASK connections."""
-    from connections.tasks import health_check
-
+    """One check task per SPLICE_HEALTH_CHECKS_PER_TASK connections. The task is found by its name, so this module
+    and the tasks that call it (connections.tasks) do not import each other."""
+    health_check = current_app.tasks["splice.health.check"]
     for ids in _per_task(connection_ids):
         health_check.apply_async(args=[ids, sweep_id, acting_user_id], countdown=countdown or None,
                                  queue=settings.SPLICE_HEALTH_QUEUE)
@@ -215,7 +211,7 @@ def connections_health_check(*, connection_ids: list[int], sweep_id: int | None 
     app host is held while that host's connections are checked; the checks share one HTTP session (kept-alive
     connections, no cookies). `last_attempt`: a busy host or connection no longer defers, it skips. The
     database work is per batch, not per check: claim the leases; take host slots; record every outcome
-    (connection_record_checks); release and count.
+    (connection_record_outcomes); release and count.
     """
     from connections.custom import custom_connectors_synced
 
@@ -227,7 +223,6 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                  last_attempt: bool) -> dict[int, CheckResult]:
     from connections.client import connection_client
     from connections.http import new_session
-    from connections.services import connection_probe
 
     now = timezone.now()
     owner = uuid.uuid4().hex
@@ -269,7 +264,7 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
                     results[client.connection.pk] = _deferred()
                     continue
                 try:
-                    outcome, duration_ms = connection_probe(client)
+                    outcome, duration_ms = client.check()
                 except Exception:
                     logger.exception("Health check of connection %s failed inside Splice", client.connection.pk)
                     results[client.connection.pk] = CheckResult("failed")
@@ -298,20 +293,22 @@ def _check_batch(connection_ids: list[int], sweep_id: int | None, acting_user_id
 
 def _record(probed: list, actor: User | None, sweep_id: int | None, results: dict[int, CheckResult]) -> dict:
     """Record the probes' outcomes; fill in their results. Returns {connection id: when sweeps check it next}."""
-    from connections.services import connection_audit_tested, connection_record_checks
+    from connections.services import connection_audit_tested, connection_record_outcomes
 
     if not probed:
         return {}
-    failures = {connection.pk: connection.consecutive_failures for connection, _, _ in probed}  # before recording
     if actor is not None:
         for connection, outcome, _ in probed:
             connection_audit_tested(connection=connection, outcome=outcome, acting_user=actor)
-    changed = connection_record_checks(probed, actor=actor, source=Source.SWEEP if sweep_id else Source.CHECK,
-                                       sweep_id=sweep_id)
+    decisions = connection_record_outcomes(probed, actor=actor, source=Source.SWEEP if sweep_id else Source.CHECK,
+                                           sweep_id=sweep_id)
     release = {}
     for connection, outcome, _ in probed:
-        results[connection.pk] = CheckResult("checked", ok=outcome.ok, changed=changed[connection.pk])
-        release[connection.pk] = _next_due(outcome, 0 if outcome.ok else failures[connection.pk] + 1)
+        decision = decisions[connection.pk]
+        results[connection.pk] = CheckResult("checked", ok=outcome.ok, changed=bool(decision and decision.changed))
+        # When sweeps may check it again: the app's Retry-After, and the machine's backoff while it fails.
+        release[connection.pk] = {"next_check_at": decision and decision.next_check_at,
+                                  "retry_after_until": decision and decision.retry_after_until}
     return release
 
 
@@ -422,19 +419,6 @@ def _leases_release(owner: str, results: dict[int, CheckResult], release: dict[i
             lease_owner="", lease_expires_at=None, **dict(values))
 
 
-def _next_due(outcome, failures: int) -> dict:
-    """When sweeps may check the connection again: Retry-After, and backoff while it fails transiently."""
-    if outcome.ok or outcome.verdict.kind in (Kind.CREDENTIALS_INVALID, Kind.INSUFFICIENT_PERMISSIONS):
-        return {"next_check_at": None, "retry_after_until": None}
-    now = timezone.now()
-    interval = settings.SPLICE_HEALTH_INTERVAL
-    backoff = min(timedelta(seconds=interval * (2 ** min(max(failures, 1) - 1, 16) - 1)),
-                  max(MAX_BACKOFF, timedelta(seconds=interval)))
-    retry_after = outcome.verdict.retry_after
-    return {"next_check_at": now + backoff if backoff else None,
-            "retry_after_until": now + timedelta(seconds=retry_after) if retry_after else None}
-
-
 def _host_slot_acquire(host: str, owner: str, now: datetime, ttl: timedelta | None = None) -> int | None:
     """Take one of the host's N slots for `ttl` (None when all are busy): one UPDATE when the first slot tried
     is free."""
@@ -462,18 +446,6 @@ def _host_slot_release(host: str, slot: int | None, owner: str) -> None:
 
 
 # --- history ------------------------------------------------------------------------------------
-
-
-def connection_check_row(*, connection: Connection, outcome, before: tuple[str, str], after: tuple[str, str],
-                         checked_at: datetime, source: str = Source.TEST, actor: User | None = None,
-                         sweep_id: int | None = None, duration_ms: int | None = None) -> ConnectionCheck:
-    """One check for the connection's history (unsaved). The message is the classification's, never a secret."""
-    return ConnectionCheck(
-        connection=connection, checked_at=checked_at, source=source, ok=outcome.ok,
-        kind="ok" if outcome.ok else str(outcome.verdict.kind), status_code=outcome.status_code,
-        message=outcome.message[:500], duration_ms=duration_ms, status_before=before[0], reason_before=before[1],
-        status_after=after[0], reason_after=after[1], actor=actor, sweep_id=sweep_id,
-    )
 
 
 def check_history_prune(*, now: datetime | None = None) -> int:

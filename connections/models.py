@@ -434,6 +434,7 @@ class ConnectionCheck(models.Model):
         CHECK = "check", "Check now"
         TEST = "test", "Test now"
         AUTHORIZATION = "authorization", "Authorization"
+        JOB = "job", "Job step"
 
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="checks")
     checked_at = models.DateTimeField()

@@ -26,10 +26,11 @@ from connections.auth.oauth1 import REQUEST_SECRET_FIELD
 from connections.auth.oauth2 import VERIFIER_FIELD
 from connections.catalog import InvalidValue
 from connections.client import oauth_client_for, resolved_auth, spec_for
-from connections.models import AuditEvent, Connection, OAuthFlow
+from connections.models import Connection, OAuthFlow
 from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
-from connections.services import TestOutcome, audit_record, connection_store_tokens
+from connections.services import audit_authorization_failed, connection_store_tokens
+from connections.status import CheckOutcome, classify_settings_error
 from connections.tokens import credentials_refused
 
 __all__ = [
@@ -60,9 +61,7 @@ def _origins(connection: Connection) -> list[str]:
     try:
         return origins_for_settings(connection)
     except InvalidValue as exc:
-        from connections.client import settings_problem
-
-        raise ConnectionProblem(settings_problem(exc)) from None
+        raise ConnectionProblem(classify_settings_error(exc)) from None
 
 
 def connection_authorize_begin(*, connection: Connection, acting_user: User, session_key: str | None) -> str:
@@ -103,7 +102,7 @@ def _claim(state: str, acting_user: User, session_key: str | None) -> OAuthFlow:
 
 
 def connection_authorize_complete(*, params: dict, acting_user: User, session_key: str | None,
-                                  ip: str | None = None) -> tuple[Connection, TestOutcome]:
+                                  ip: str | None = None) -> tuple[Connection, CheckOutcome]:
     """Finish a flow from the app's redirect (its query parameters). Raises AuthorizationRefused for a
     callback that is not this user's pending flow; otherwise returns the connection and the test outcome."""
     state = params.get("state") or ""
@@ -129,9 +128,8 @@ def connection_authorize_complete(*, params: dict, acting_user: User, session_ke
             params,
         )
     except ConnectionProblem as problem:
-        audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
-                     summary=problem.verdict.message, details={"reason": problem.verdict.kind})
-        return connection, TestOutcome(ok=False, verdict=problem.verdict)
+        audit_authorization_failed(connection=connection, verdict=problem.verdict, acting_user=acting_user, ip=ip)
+        return connection, CheckOutcome(ok=False, verdict=problem.verdict)
     outcome = connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens,
                                       token_secret=token_secret, origins=flow.origins, ip=ip)
     connection.refresh_from_db()
@@ -150,15 +148,14 @@ def _declined(error: str, description: str | None) -> Verdict:
 
 
 def connection_authorize_client_credentials(*, connection: Connection, acting_user: User,
-                                            ip: str | None = None) -> TestOutcome:
+                                            ip: str | None = None) -> CheckOutcome:
     """Authorize without a browser or a form (OAuth 2.0 client credentials): get a token and test it."""
     try:
         method = resolved_auth(connection)
         origins = _origins(connection)
         tokens = auth_for(method.type).fetch_tokens(method, oauth_client_for(connection, method=method))
     except ConnectionProblem as problem:
-        audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
-                     summary=problem.verdict.message, details={"reason": problem.verdict.kind})
-        return TestOutcome(ok=False, verdict=problem.verdict)
+        audit_authorization_failed(connection=connection, verdict=problem.verdict, acting_user=acting_user, ip=ip)
+        return CheckOutcome(ok=False, verdict=problem.verdict)
     return connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens, origins=origins,
                                    ip=ip)

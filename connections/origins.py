@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from connections.catalog import endpoint_matches, origin_of
+from connections.custom import spec_for
 from connections.models import Connection, OAuthProfile
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 
@@ -24,8 +25,6 @@ __all__ = [
 def origins_for_settings(connection: Connection, settings_values: dict | None = None) -> list[str]:
     """The origins a connection would be authorized for with these settings (its own by default).
     Raises the catalog's InvalidValue for settings that do not resolve."""
-    from connections.client import spec_for
-
     return sorted(spec_for(connection).origins(
         connection.auth_method or 0, connection.settings if settings_values is None else settings_values,
         connection.environment, allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK,

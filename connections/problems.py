@@ -1,30 +1,12 @@
-"""The one classification of what went wrong talking to an app, used by tests, jobs and health checks.
-
-401 (or a connector's `invalid_on` rule, or `invalid_grant` on refresh) → the credentials were
-changed or revoked; 403 → the authorizing user lacks permission; 429, 5xx, timeouts, DNS and
-connection errors → transient, which never marks a connection invalid by itself.
-"""
+"""The words for what went wrong talking to an app: the kinds of problem, a verdict, the seed's recommended
+fixes. Which answer is which kind, and what it does to a connection, is connections.status."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-import requests
-from django.utils import timezone
-
-from connections.egress import REFUSED_MESSAGE, EgressRefused
-
-__all__ = [
-    "RECOMMENDATIONS",
-    "ConnectionProblem",
-    "Kind",
-    "Verdict",
-    "classify_exception",
-    "classify_status",
-    "retry_after_seconds",
-]
+__all__ = ["RECOMMENDATIONS", "ConnectionProblem", "Kind", "Verdict"]
 
 
 class Kind(StrEnum):
@@ -68,11 +50,6 @@ RECOMMENDATIONS: dict[str, list[str]] = {
     Kind.OTHER: [_VERIFY_PERMISSIONS, _VERIFY_CREDENTIALS, _REAUTHORIZE],
 }
 
-_MESSAGES = {
-    Kind.CREDENTIALS_INVALID: "Credentials were changed or revoked in the app.",
-    Kind.INSUFFICIENT_PERMISSIONS: "The user who authorized this connection lacks permission.",
-}
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -95,54 +72,3 @@ class ConnectionProblem(Exception):
     def __init__(self, verdict: Verdict) -> None:
         self.verdict = verdict
         super().__init__(verdict.message)
-
-
-def _verdict(kind: Kind, message: str | None = None, **extra) -> Verdict:
-    return Verdict(kind=kind, message=message or _MESSAGES.get(kind, ""), recommendations=RECOMMENDATIONS[kind],
-                   **extra)
-
-
-def classify_status(status: int, *, headers=None, connector_says_invalid: bool = False, app: str = "The app") \
-        -> Verdict | None:
-    """The verdict for an HTTP status (None when it is a success or a plain client error of the request)."""
-    if connector_says_invalid or status == 401:
-        return _verdict(Kind.CREDENTIALS_INVALID, status_code=status)
-    if status == 403:
-        return _verdict(Kind.INSUFFICIENT_PERMISSIONS, status_code=status)
-    if status == 429:
-        return _verdict(Kind.TRANSIENT, f"{app} is rate limiting requests (HTTP 429).", status_code=status,
-                        retry_after=retry_after_seconds(headers))
-    if status >= 500:
-        return _verdict(Kind.TRANSIENT, f"{app} answered with a server error (HTTP {status}).", status_code=status,
-                        retry_after=retry_after_seconds(headers))
-    return None
-
-
-def classify_exception(exc: Exception, *, app: str = "The app") -> Verdict:
-    """Timeouts, DNS and connection errors are transient; the message names the kind, not the URL's query.
-    A refusal of the egress policy is not: the same message for every refused address, whatever is there."""
-    if isinstance(exc, EgressRefused):
-        return _verdict(Kind.ADDRESS_REFUSED, REFUSED_MESSAGE)
-    if isinstance(exc, requests.Timeout):
-        return _verdict(Kind.TRANSIENT, f"{app} did not answer in time.")
-    if isinstance(exc, requests.ConnectionError):
-        return _verdict(Kind.TRANSIENT, f"{app} could not be reached (connection failed).")
-    if isinstance(exc, requests.RequestException):
-        return _verdict(Kind.TRANSIENT, f"The request to {app} failed ({type(exc).__name__}).")
-    raise exc
-
-
-def retry_after_seconds(headers) -> float | None:
-    """Retry-After as seconds (it may be a number or an HTTP date); None when absent or unreadable."""
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())

@@ -7,8 +7,6 @@ appear in audit events only as ••••.
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -29,10 +27,12 @@ from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
 from connections.signals import connection_status_changed
+from connections.status import CheckOutcome, Current, Decision, Rules, classify_settings_error, decide
 
 __all__ = [
     "ConnectionInUse",
-    "TestOutcome",
+    "CheckOutcome",
+    "audit_authorization_failed",
     "audit_record",
     "clean_endpoints",
     "connection_create",
@@ -41,40 +41,19 @@ __all__ = [
     "connection_has_credentials",
     "connection_origin_change",
     "connection_audit_tested",
-    "connection_probe",
-    "connection_record_check",
-    "connection_record_checks",
+    "connection_record_outcome",
+    "connection_record_outcomes",
     "connection_set_credentials",
     "connection_store_tokens",
     "connection_test",
     "connection_update",
     "oauth_profile_create",
-    "oauth_profile_set_secret",
 ]
 
 logger = logging.getLogger(__name__)
 
 Status = Connection.Status
 Reason = Connection.ErrorReason
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    """The result of running a connection's test request. `verdict` is None when it worked."""
-
-    ok: bool
-    identity: str = ""
-    verdict: Verdict | None = None
-    status_code: int | None = None
-
-    @property
-    def message(self) -> str:
-        return f"Connected as {self.identity}" if self.ok and self.identity else (
-            "Connected" if self.ok else self.verdict.message)
-
-    @property
-    def recommendations(self) -> list[str]:
-        return [] if self.ok else list(self.verdict.recommendations)
 
 
 class ConnectionInUse(ValidationError):
@@ -91,6 +70,13 @@ def audit_record(*, connection: Connection, action: str, actor: User | None, sum
         connection=connection, connection_name=connection.name, project_id=connection.project_id, actor=actor,
         action=action, summary=summary[:500], details=details or {}, ip_address=ip,
     )
+
+
+def audit_authorization_failed(*, connection: Connection, verdict: Verdict, acting_user: User | None,
+                               ip: str | None = None) -> AuditEvent:
+    """An authorization (a credentials form, an OAuth flow) that did not connect: the reason, never a value."""
+    return audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user,
+                        ip=ip, summary=verdict.message, details={"reason": verdict.kind})
 
 
 # --- create and edit ----------------------------------------------------------------------------
@@ -228,7 +214,7 @@ def _erase_credentials(connection: Connection, *, status: str, **also) -> None:
 
 @sensitive_variables()
 def connection_set_credentials(*, connection: Connection, acting_user: User, credentials: dict,
-                               secret_settings: dict | None = None, ip: str | None = None) -> TestOutcome:
+                               secret_settings: dict | None = None, ip: str | None = None) -> CheckOutcome:
     """Check new credentials with the connector's test request, and keep them only if they work.
 
     A failed check leaves the previous good credentials (if any) in place.
@@ -248,14 +234,11 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     try:
         candidate.authorized_origins = origins_for_settings(candidate)
     except InvalidValue as exc:
-        from connections.client import settings_problem
-
-        return TestOutcome(ok=False, verdict=settings_problem(exc))
-    outcome = _run_test(connection_client(candidate))
+        return CheckOutcome(ok=False, verdict=classify_settings_error(exc))
+    outcome, _ = connection_client(candidate).check()
     reauthorize = connection.authorized_at is not None
     if not outcome.ok:
-        audit_record(connection=connection, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
-                     summary=outcome.verdict.message, details={"reason": outcome.verdict.kind})
+        audit_authorization_failed(connection=connection, verdict=outcome.verdict, acting_user=acting_user, ip=ip)
         return outcome
     now = timezone.now()
     with transaction.atomic():
@@ -273,7 +256,7 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
 
 
 def connection_store_tokens(*, connection: Connection, acting_user: User, tokens, origins: list[str],
-                            token_secret: Secret | None = None, ip: str | None = None) -> TestOutcome:
+                            token_secret: Secret | None = None, ip: str | None = None) -> CheckOutcome:
     """Keep the tokens an OAuth flow produced, for the origins it authorized, then test the connection with them."""
     from connections.client import connection_client
 
@@ -293,191 +276,131 @@ def connection_store_tokens(*, connection: Connection, acting_user: User, tokens
             token_version=F("token_version") + 1, authorized_by=acting_user, authorized_at=now, updated_at=now,
         )
     row.refresh_from_db()
-    outcome = _run_test(connection_client(row))
+    outcome, _ = connection_client(row).check()
     if outcome.ok:
         with transaction.atomic():
             _authorized(row, acting_user, outcome, reauthorize=reauthorize, ip=ip)
     else:
-        audit_record(connection=row, action=AuditEvent.Action.AUTHORIZATION_FAILED, actor=acting_user, ip=ip,
-                     summary=outcome.verdict.message, details={"reason": outcome.verdict.kind})
-        connection_record_check(connection=row, outcome=outcome, source=ConnectionCheck.Source.AUTHORIZATION)
+        audit_authorization_failed(connection=row, verdict=outcome.verdict, acting_user=acting_user, ip=ip)
+        connection_record_outcome(connection=row, outcome=outcome, source=ConnectionCheck.Source.AUTHORIZATION)
     return outcome
 
 
-def _authorized(connection: Connection, acting_user: User, outcome: TestOutcome, *, reauthorize: bool,
+def _authorized(connection: Connection, acting_user: User, outcome: CheckOutcome, *, reauthorize: bool,
                 ip: str | None, changed: dict | None = None) -> None:
     """Audit a successful (re-)authorization; `changed` names the credential fields set, values masked."""
     action = AuditEvent.Action.REAUTHORIZED if reauthorize else AuditEvent.Action.AUTHORIZED
     audit_record(connection=connection, action=action, actor=acting_user, ip=ip,
                  summary=f"{'Re-authorized' if reauthorize else 'Authorized'}: connected as {outcome.identity or '—'}",
                  details={"credentials": changed} if changed else None)
-    connection_record_check(connection=connection, outcome=outcome, actor=acting_user,
+    connection_record_outcome(connection=connection, outcome=outcome, actor=acting_user,
                             source=ConnectionCheck.Source.AUTHORIZATION)
 
 
 # --- test and health ----------------------------------------------------------------------------
 
 
-def _run_test(client) -> TestOutcome:
-    """Send the connector's test request through `client` and say what it means."""
-    from connections.client import settings_problem
-
-    spec, connection = client.spec, client.connection
-    try:
-        try:
-            resolved = spec.test_request(connection.settings, connection.environment, method=connection.auth_method,
-                                         allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
-        except ValueError as exc:  # the catalog's InvalidValue, or a path that would leave the base URL
-            raise ConnectionProblem(settings_problem(exc)) from None
-        response = client.send(resolved)
-    except ConnectionProblem as problem:
-        return TestOutcome(ok=False, verdict=problem.verdict, status_code=problem.verdict.status_code)
-    verdict = client.verdict(response, test=True)
-    if verdict is None and response.status_code not in resolved.expected_status:
-        verdict = Verdict(Kind.OTHER, f"{spec.name} answered the connection test with HTTP {response.status_code}.",
-                          status_code=response.status_code, recommendations=RECOMMENDATIONS[Kind.OTHER])
-    if verdict is not None:
-        return TestOutcome(ok=False, verdict=verdict, status_code=response.status_code)
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    identity = spec.test.identity_from(payload) or ""
-    return TestOutcome(ok=True, identity=identity[:255], status_code=response.status_code)
-
-
-def connection_probe(client) -> tuple[TestOutcome, int]:
-    """The connector's test request through `client` (connections.client) and what it says, recording nothing
-    but refreshed tokens; with how long it took, in ms. connection_test and the health checks record it."""
-    started = time.monotonic()
-    outcome = _run_test(client)
-    return outcome, int((time.monotonic() - started) * 1000)
-
-
 def connection_test(*, connection: Connection, acting_user: User | None = None, ip: str | None = None,
-                    source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None) -> TestOutcome:
+                    source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None) -> CheckOutcome:
     """Run the connector's test request now and record what it says (status, identity, audit, check history).
 
     `source` and `sweep_id` say what asked for the check (connections.health runs the scheduled ones)."""
     if connection.status in (Status.NOT_CONNECTED, Status.DISCONNECTED):
-        return TestOutcome(ok=False, verdict=Verdict(
+        return CheckOutcome(ok=False, verdict=Verdict(
             Kind.CREDENTIALS_INVALID, "This connection is not authorized: connect it first.",
             recommendations=[RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1]]))
     from connections.client import connection_client
 
-    outcome, duration_ms = connection_probe(connection_client(connection))
+    outcome, duration_ms = connection_client(connection).check()
     if acting_user is not None:
         connection_audit_tested(connection=connection, outcome=outcome, acting_user=acting_user, ip=ip)
-    connection_record_check(connection=connection, outcome=outcome, actor=acting_user, source=source,
+    connection_record_outcome(connection=connection, outcome=outcome, actor=acting_user, source=source,
                             sweep_id=sweep_id, duration_ms=duration_ms)
     return outcome
 
 
-def connection_audit_tested(*, connection: Connection, outcome: TestOutcome, acting_user: User,
+def connection_audit_tested(*, connection: Connection, outcome: CheckOutcome, acting_user: User,
                             ip: str | None = None) -> AuditEvent:
     return audit_record(connection=connection, action=AuditEvent.Action.TESTED, actor=acting_user, ip=ip,
                         summary=outcome.message, details={"ok": outcome.ok, "status_code": outcome.status_code})
 
 
-_REASON_FOR_KIND = {
-    Kind.CREDENTIALS_INVALID: Reason.CREDENTIALS_INVALID,
-    Kind.INSUFFICIENT_PERMISSIONS: Reason.INSUFFICIENT_PERMISSIONS,
-    Kind.ADDRESS_REFUSED: Reason.ADDRESS_REFUSED,
-}
+def connection_record_outcome(*, connection: Connection, outcome: CheckOutcome, actor: User | None = None,
+                              source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None,
+                              duration_ms: int | None = None) -> Decision | None:
+    """Record what one check found: connection_record_outcomes for one."""
+    return connection_record_outcomes([(connection, outcome, duration_ms)], actor=actor, source=source,
+                                      sweep_id=sweep_id)[connection.pk]
 
 
-def connection_record_check(*, connection: Connection, outcome: TestOutcome, actor: User | None = None,
-                            source: str = ConnectionCheck.Source.TEST, sweep_id: int | None = None,
-                            duration_ms: int | None = None) -> bool:
-    """Apply a test's outcome to the connection's status; returns whether the status or reason changed.
-
-    Success → connected. 401/403 (and the connector's invalid rules) → error at once. Transient failures
-    → still connected until they have lasted SPLICE_UNREACHABLE_AFTER seconds, then error/unreachable.
-    Every check goes into the history; a change also notifies the owner and the project's managers.
-    """
-    return connection_record_checks([(connection, outcome, duration_ms)], actor=actor, source=source,
-                                    sweep_id=sweep_id)[connection.pk]
+def status_rules() -> Rules:
+    """The deployment's timings for the status machine."""
+    return Rules(unreachable_after=timedelta(seconds=settings.SPLICE_UNREACHABLE_AFTER),
+                 interval=timedelta(seconds=settings.SPLICE_HEALTH_INTERVAL))
 
 
 # No savepoint when called inside a transaction (a health check's): a failure here fails that transaction.
 @transaction.atomic(savepoint=False)
-def connection_record_checks(checks: list[tuple[Connection, TestOutcome, int | None]], *, actor: User | None = None,
-                             source: str = ConnectionCheck.Source.TEST,
-                             sweep_id: int | None = None) -> dict[int, bool]:
-    """connection_record_check for many checks (connection, outcome, duration in ms) in one transaction, with a
-    statement per distinct change rather than per connection: a health check records a batch this way.
-    Returns {connection id: whether its status or reason changed}; a connection deleted or disconnected
-    meanwhile is left alone (a late check never revives a connection someone disconnected)."""
-    from connections.health import connection_check_row
-
+def connection_record_outcomes(checks: list[tuple[Connection, CheckOutcome, int | None]], *,
+                               actor: User | None = None, source: str = ConnectionCheck.Source.TEST,
+                               sweep_id: int | None = None) -> dict[int, Decision | None]:
+    """The one recorder of outcomes, from any source (Test now, the health check, an authorization, a job
+    step): for each (connection, outcome, duration in ms) the status machine's decision is written, with a check
+    in the history and, when the status or reason changes, an audit event and, on commit, the
+    `connection_status_changed` signal (notifications react to it). A batch costs a few statements whatever
+    its size: one locking read, one UPDATE per distinct set of changes, one multi-row insert each of checks and
+    audit events. Returns {connection id: decision}; None for a connection deleted or disconnected meanwhile,
+    which is left alone (a late check never revives a connection someone disconnected)."""
     now = timezone.now()
+    rules = status_rules()
     # Locked in one order (PostgreSQL; SQLite's write transactions are serial anyway): a concurrent check of
     # the same connections waits for this one.
     current = {row["pk"]: row for row in Connection.objects.select_for_update().filter(
         pk__in=[connection.pk for connection, _, _ in checks]).order_by("pk").values(
-        "pk", "status", "error_reason", "failing_since", "consecutive_failures", "identity")}
-    changed: dict[int, bool] = {}
+        "pk", "status", "error_reason", "failing_since", "consecutive_failures", "identity", "name", "project_id")}
+    decisions: dict[int, Decision | None] = {}
     updates: dict[tuple, list[int]] = {}
-    moves, history = [], []
+    history, audits, moves = [], [], []
     for connection, outcome, duration_ms in checks:
         row = current.get(connection.pk)
         if row is None or row["status"] == Status.DISCONNECTED:
-            changed[connection.pk] = False
+            decisions[connection.pk] = None
             continue
-        update = _status_update(row, outcome, now)
-        updates.setdefault(tuple(sorted(update.items())), []).append(connection.pk)
-        before = (row["status"], row["error_reason"])
-        after = (update.get("status", row["status"]), update.get("error_reason", row["error_reason"]))
-        changed[connection.pk] = before != after
-        if before != after:
-            moves.append((connection, before, after))
-        history.append(connection_check_row(connection=connection, outcome=outcome, before=before, after=after,
-                                            checked_at=now, source=source, actor=actor, sweep_id=sweep_id,
-                                            duration_ms=duration_ms))
-    for update, pks in updates.items():
-        Connection.objects.filter(pk__in=pks).update(**dict(update))
-    for connection, before, after in moves:
-        connection.refresh_from_db()
-        audit_record(connection=connection, action=AuditEvent.Action.STATUS_CHANGED, actor=actor,
-                     summary=f"{Status(before[0]).label} → {Status(after[0]).label}"
-                             + (f" ({Reason(after[1]).label})" if after[1] else ""),
-                     details={"from": before[0], "to": after[0], "reason": after[1], "from_reason": before[1]})
+        decision = decide(Current(status=row["status"], reason=row["error_reason"],
+                                  failing_since=row["failing_since"],
+                                  consecutive_failures=row["consecutive_failures"], identity=row["identity"]),
+                          outcome, now=now, rules=rules)
+        decisions[connection.pk] = decision
+        updates.setdefault(tuple(sorted(decision.columns.items())), []).append(connection.pk)
+        history.append(ConnectionCheck(
+            connection_id=connection.pk, checked_at=now, source=source, ok=outcome.ok,
+            kind="ok" if outcome.ok else str(outcome.verdict.kind), status_code=outcome.status_code,
+            message=outcome.message[:500], duration_ms=duration_ms, status_before=decision.before[0],
+            reason_before=decision.before[1], status_after=decision.status, reason_after=decision.reason,
+            actor=actor, sweep_id=sweep_id,
+        ))
+        if decision.changed:
+            audits.append(_status_changed_event(row, decision, actor))
+            moves.append((connection, decision))
+    for columns, pks in updates.items():
+        Connection.objects.filter(pk__in=pks).update(**dict(columns))
     ConnectionCheck.objects.bulk_create(history)
-    for connection, before, after in moves:
+    AuditEvent.objects.bulk_create(audits)
+    for connection, decision in moves:
         transaction.on_commit(partial(connection_status_changed.send, sender=Connection, connection=connection,
-                                      before=before, after=after))
-    return changed
+                                      before=decision.before, after=decision.after))
+    return decisions
 
 
-def _status_update(current: dict, outcome: TestOutcome, now) -> dict:
-    """The columns a check's outcome sets on a connection whose current values are `current`."""
-    update: dict = {"last_checked_at": now}
-    if outcome.ok:
-        update |= {"status": Status.CONNECTED, "error_reason": "", "error_message": "", "error_since": None,
-                   "last_ok_at": now, "failing_since": None, "consecutive_failures": 0}
-        if outcome.identity and outcome.identity != current["identity"]:
-            update["identity"] = outcome.identity
-    elif outcome.verdict.kind in _REASON_FOR_KIND:
-        reason = _REASON_FOR_KIND[outcome.verdict.kind]
-        update |= {"status": Status.ERROR, "error_reason": reason, "error_message": outcome.verdict.message,
-                   "failing_since": current["failing_since"] or now,
-                   "consecutive_failures": current["consecutive_failures"] + 1}
-        if current["error_reason"] != reason or current["status"] != Status.ERROR:
-            update["error_since"] = now
-    else:
-        failing_since = current["failing_since"] or now
-        update |= {"failing_since": failing_since, "consecutive_failures": current["consecutive_failures"] + 1}
-        unreachable = now - failing_since >= timedelta(seconds=settings.SPLICE_UNREACHABLE_AFTER)
-        # Only a working (or already unreachable) connection becomes unreachable: an outage must not replace
-        # "credentials revoked" or "lacks permission", whose fix (re-authorize) still applies.
-        if unreachable and (current["status"] == Status.CONNECTED or current["error_reason"] == Reason.UNREACHABLE):
-            update |= {"status": Status.ERROR, "error_reason": Reason.UNREACHABLE,
-                       "error_message": outcome.verdict.message}
-            if current["error_reason"] != Reason.UNREACHABLE:
-                update["error_since"] = failing_since
-        elif current["status"] == Status.NOT_CONNECTED:
-            update["error_message"] = outcome.verdict.message
-    return update
+def _status_changed_event(row: dict, decision: Decision, actor: User | None) -> AuditEvent:
+    (status_before, reason_before), (status_after, reason_after) = decision.before, decision.after
+    return AuditEvent(
+        connection_id=row["pk"], connection_name=row["name"], project_id=row["project_id"], actor=actor,
+        action=AuditEvent.Action.STATUS_CHANGED,
+        summary=f"{Status(status_before).label} → {Status(status_after).label}"
+                + (f" ({Reason(reason_after).label})" if reason_after else ""),
+        details={"from": status_before, "to": status_after, "reason": reason_after, "from_reason": reason_before},
+    )
 
 
 # --- retire -------------------------------------------------------------------------------------
@@ -571,7 +494,7 @@ def oauth_profile_create(*, connector_key: str, name: str, client_id: str, clien
 
 def clean_endpoints(endpoints: list[str]) -> list[str]:
     """Registered endpoints: https URLs (http for local servers where allowed) whose {name}s stand for one part."""
-    from connections.catalog.urls import PLACEHOLDER_RE, check_https_url
+    from connections.catalog.templating import PLACEHOLDER_RE, check_https_url
 
     cleaned = []
     for endpoint in endpoints:
@@ -585,9 +508,3 @@ def clean_endpoints(endpoints: list[str]) -> list[str]:
             raise ValidationError({"endpoints": f"{endpoint[:200]} is not an https URL."}) from None
         cleaned.append(endpoint)
     return list(dict.fromkeys(cleaned))
-
-
-@transaction.atomic
-def oauth_profile_set_secret(*, profile: OAuthProfile, client_secret: str | Secret) -> None:
-    seal_secret(profile, "client_secret", client_secret)
-    profile.save(update_fields=["client_secret", "data_key", "updated_at"])

@@ -37,14 +37,8 @@ from connections.credentials import open_secret, sealed_for
 from connections.http import new_session, oauth2_session
 from connections.models import Connection
 from connections.origins import check_credentials_may_go
-from connections.problems import (
-    RECOMMENDATIONS,
-    ConnectionProblem,
-    Kind,
-    Verdict,
-    classify_exception,
-    classify_status,
-)
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
+from connections.status import classify_exception, classify_oauth_error
 from connections.vault import Secret
 
 __all__ = [
@@ -53,7 +47,6 @@ __all__ = [
     "client_credentials_token",
     "credentials_refused",
     "ensure_fresh_token",
-    "oauth_error_verdict",
     "refresh_leases_claim",
     "refresh_leases_release",
     "revoke_tokens",
@@ -302,7 +295,7 @@ def client_auth(method, client, *, fetch: bool) -> dict:
 def token_endpoint_errors(*, refused: str | None = None):
     """Turn what a call to an app's OAuth endpoints raises into a ConnectionProblem with its verdict.
 
-    OAuth 2.0 errors go through `oauth_error_verdict`; with `refused` (OAuth 1.0a, whose library raises
+    OAuth 2.0 errors go through `status.classify_oauth_error`; with `refused` (OAuth 1.0a, whose library raises
     ValueError and OAuth1Error for an answer it refuses) those mean the credentials were refused; network
     failures are transient. No message names a token.
     """
@@ -310,7 +303,7 @@ def token_endpoint_errors(*, refused: str | None = None):
     try:
         yield
     except OAuth2Error as exc:
-        raise ConnectionProblem(oauth_error_verdict(exc)) from None
+        raise ConnectionProblem(classify_oauth_error(exc.error, exc.status_code)) from None
     except oauth1_refusals as exc:
         raise ConnectionProblem(credentials_refused(f"{refused} ({type(exc).__name__}).")) from None
     except Exception as exc:
@@ -350,17 +343,6 @@ def client_credentials_token(method, client) -> TokenSet:
             **client_auth(method, client, fetch=True),
         )
     return token_set_from_response(token)
-
-
-def oauth_error_verdict(exc: OAuth2Error) -> Verdict:
-    """invalid_grant / invalid_client / unauthorized_client mean the grant or client is no longer valid."""
-    if exc.error in {"invalid_grant", "invalid_client", "unauthorized_client"}:
-        return credentials_refused(
-            f"The app refused the token request ({exc.error}): credentials were changed or revoked.")
-    if exc.status_code and (verdict := classify_status(exc.status_code)) is not None:
-        return verdict
-    return Verdict(Kind.TRANSIENT, f"The app's token endpoint answered with an error ({exc.error}).",
-                   status_code=exc.status_code, recommendations=RECOMMENDATIONS[Kind.TRANSIENT])
 
 
 def revoke_tokens(row: Connection, *, oauth) -> str:

@@ -54,6 +54,7 @@ from connections.selectors import (
     connections_page,
     usable_projects,
 )
+from connections.status import CheckOutcome
 
 PAGE_SIZE = 50
 SORT_CHOICES = [("name", "Name"), ("-name", "Name (Z–A)"), ("app", "App"), ("status", "Status"),
@@ -200,8 +201,8 @@ def connection_authorize(request, pk: int):
         require_privilege(request.user, "connections.change_connection")  # re-authorizing edits a connection
     spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
-    form = None
     auth = auth_for(method.type)
+    form = None
     outcome = None
     if auth.uses_credentials_form:
         form = CredentialsForm(request.POST or None, spec=spec, method_key=method.key,
@@ -228,7 +229,7 @@ def connection_authorize(request, pk: int):
                 url = connection_authorize_begin(connection=connection, acting_user=request.user,
                                                  session_key=request.session.session_key)
             except ConnectionProblem as problem:
-                outcome = services.TestOutcome(ok=False, verdict=problem.verdict)
+                outcome = CheckOutcome(ok=False, verdict=problem.verdict)
             else:
                 return redirect(url)
     context = {"connection": connection, "spec": spec, "method": method, "form": form, "outcome": outcome,

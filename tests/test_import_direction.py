@@ -26,14 +26,7 @@ APPS = list(MAY_IMPORT)
 
 # Circles of two that exist today, each waiting for the change that breaks it (issue 13). A circle not in this
 # list fails the test; so does one that is listed but gone, so the list only shrinks.
-KNOWN_CIRCLES = {
-    # services → health → services: a check's result, then its notification (issue 13 reshapes this core)
-    frozenset({"connections.health", "connections.services"}),
-    # the health sweep enqueues its task, and the task runs the sweep's checks
-    frozenset({"connections.health", "connections.tasks"}),
-    # origins asks the client for the connection's spec; the client asks origins where credentials may go
-    frozenset({"connections.client", "connections.origins"}),
-}
+KNOWN_CIRCLES: set[frozenset[str]] = set()  # none left: keep it so
 
 
 @dataclass(frozen=True)

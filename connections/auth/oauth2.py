@@ -13,7 +13,8 @@ from connections.auth.base import Auth, Authorizing, flow_open, flow_seal, not_a
 from connections.catalog import InvalidValue
 from connections.credentials import open_secret
 from connections.http import new_session, oauth2_session
-from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict, classify_exception
+from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
+from connections.status import classify_exception
 from connections.tokens import (
     client_auth,
     client_credentials_token,

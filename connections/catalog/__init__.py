@@ -32,7 +32,6 @@ from .schema import (
     ApiKeyMethod,
     AuthMethod,
     BasicMethod,
-    ConnectionCheck,
     ConnectorSpec,
     CredentialField,
     InputField,
@@ -44,10 +43,11 @@ from .schema import (
     ResponseRule,
     SecretField,
     SettingField,
+    TestRequest,
     Trigger,
     dig,
 )
-from .urls import endpoint_matches, origin_of
+from .templating import endpoint_matches, origin_of
 
 __all__ = [
     "AUTH_TYPES",
@@ -57,7 +57,7 @@ __all__ = [
     "AuthMethod",
     "BasicMethod",
     "CatalogError",
-    "ConnectionCheck",
+    "TestRequest",
     "ConnectorSpec",
     "CredentialField",
     "InputField",

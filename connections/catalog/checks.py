@@ -19,7 +19,7 @@ from .schema import (
     SettingField,
     Trigger,
 )
-from .urls import LABEL_RE, parse_path_template, parse_url_template, placeholders
+from .templating import LABEL_RE, parse_path_template, parse_url_template, placeholders
 
 __all__ = ["check_spec"]
 

@@ -33,7 +33,7 @@ from .errors import (
     UnknownAuthMethod,
     UnknownOperation,
 )
-from .urls import (
+from .templating import (
     check_https_url,
     join_url,
     origin_of,
@@ -50,7 +50,6 @@ __all__ = [
     "ApiKeyMethod",
     "AuthMethod",
     "BasicMethod",
-    "ConnectionCheck",
     "ConnectorSpec",
     "CredentialField",
     "Environment",
@@ -68,6 +67,7 @@ __all__ = [
     "SecretField",
     "SelectOption",
     "SettingField",
+    "TestRequest",
     "Trigger",
     "dig",
 ]
@@ -542,8 +542,10 @@ def _json_or_missing(text: str) -> Any:
         return _MISSING
 
 
-class ConnectionCheck(_Model):
+class TestRequest(_Model):
     """The request that proves a connection works, and where the response says who we are."""
+
+    __test__: ClassVar[bool] = False  # not a test class, whatever its name tells pytest
 
     method: Literal["GET", "POST", "HEAD"] = "GET"
     path: PathTemplateText
@@ -672,7 +674,7 @@ class ConnectorSpec(_Model):
     secret_fields: dict[Key, SecretField] = {}
     environments: Environments = Environments()
     auth: Annotated[list[AuthMethod], Field(min_length=1)]
-    test: ConnectionCheck
+    test: TestRequest
     refresh_on: list[ResponseRule] = []
     invalid_on: list[ResponseRule] = []
     secondary: bool = False

@@ -26,6 +26,7 @@ from connections import health, services
 from connections.models import Connection, OAuthProfile
 from connections.notifications import connection_failures_announce
 from connections.problems import RECOMMENDATIONS, Kind, Verdict
+from connections.status import CheckOutcome
 from tests.permissions import Endpoint, matrix
 
 pytestmark = pytest.mark.django_db
@@ -55,12 +56,12 @@ def record(django_capture_on_commit_callbacks):
 
     def run(connection, kind: Kind | None = None, message: str | None = None):
         if kind is None:
-            outcome = services.TestOutcome(ok=True, identity="ada@example.com", status_code=200)
+            outcome = CheckOutcome(ok=True, identity="ada@example.com", status_code=200)
         else:
-            outcome = services.TestOutcome(ok=False, verdict=Verdict(kind, message or f"{kind} happened",
+            outcome = CheckOutcome(ok=False, verdict=Verdict(kind, message or f"{kind} happened",
                                                              recommendations=RECOMMENDATIONS[kind]))
         with django_capture_on_commit_callbacks(execute=True):
-            services.connection_record_check(connection=connection, outcome=outcome)
+            services.connection_record_outcome(connection=connection, outcome=outcome)
 
     return run
 
@@ -222,17 +223,17 @@ def test_a_status_change_notifies_its_owner_and_the_projects_managers_on_commit(
     manager, member = make_user("Builder"), make_user("Viewer")
     account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.MANAGE, user=manager)
     account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.VIEW, user=member)
-    broken = services.TestOutcome(ok=False, verdict=Verdict(Kind.CREDENTIALS_INVALID, "The app said 401.",
+    broken = CheckOutcome(ok=False, verdict=Verdict(Kind.CREDENTIALS_INVALID, "The app said 401.",
                                                     recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID]))
 
     # Rolled back: nobody is told.
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
-        services.connection_record_check(connection=connection, outcome=broken)
+        services.connection_record_outcome(connection=connection, outcome=broken)
         raise RuntimeError("the request failed after recording")
     assert not Notification.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.connection_record_check(connection=connection, outcome=broken)
+        services.connection_record_outcome(connection=connection, outcome=broken)
     assert not Notification.objects.exists()  # not before the commit
     for callback in callbacks:
         callback()
@@ -283,11 +284,11 @@ def test_a_recovery_nobody_was_told_the_break_of_is_not_announced(connection, re
 
 def test_a_connection_that_changed_again_is_told_by_the_later_change(connection, django_capture_on_commit_callbacks):
     """Both changes committed before the first notice goes out: no "broke" about a connection that works."""
-    broken = services.TestOutcome(ok=False, verdict=Verdict(Kind.CREDENTIALS_INVALID, "401",
+    broken = CheckOutcome(ok=False, verdict=Verdict(Kind.CREDENTIALS_INVALID, "401",
                                                     recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_INVALID]))
     with django_capture_on_commit_callbacks(execute=True):
-        services.connection_record_check(connection=connection, outcome=broken)
-        services.connection_record_check(connection=connection, outcome=services.TestOutcome(ok=True))
+        services.connection_record_outcome(connection=connection, outcome=broken)
+        services.connection_record_outcome(connection=connection, outcome=CheckOutcome(ok=True))
     assert kinds() == []
 
 

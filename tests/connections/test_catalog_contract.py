@@ -19,7 +19,7 @@ from connections.catalog import (
     load_spec_file,
 )
 from connections.catalog.checks import check_spec
-from connections.catalog.urls import PLACEHOLDER_RE, parse_url_template
+from connections.catalog.templating import PLACEHOLDER_RE, parse_url_template
 
 REGISTRY = build_registry()
 APPS = REGISTRY.apps()

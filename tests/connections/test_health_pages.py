@@ -25,6 +25,7 @@ from connections.models import (
 )
 from connections.problems import RECOMMENDATIONS, Kind, Verdict
 from connections.selectors import nav_counts_for_user
+from connections.status import CheckOutcome
 from connections.tasks import health_check
 
 pytestmark = pytest.mark.django_db
@@ -50,11 +51,11 @@ def enqueued(monkeypatch):
 def record(connection, kind: Kind | None = None, **verdict):
     """Apply a check outcome through the real service (no HTTP): None means it worked."""
     if kind is None:
-        outcome = services.TestOutcome(ok=True, identity="ada@example.com", status_code=200)
+        outcome = CheckOutcome(ok=True, identity="ada@example.com", status_code=200)
     else:
-        outcome = services.TestOutcome(ok=False, verdict=Verdict(kind, verdict.pop("message", f"{kind} happened"),
+        outcome = CheckOutcome(ok=False, verdict=Verdict(kind, verdict.pop("message", f"{kind} happened"),
                                                         recommendations=RECOMMENDATIONS[kind], **verdict))
-    return services.connection_record_check(connection=connection, outcome=outcome)
+    return services.connection_record_outcome(connection=connection, outcome=outcome)
 
 
 # --- the permission matrix -------------------------------------------------------------------------

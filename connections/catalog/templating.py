@@ -14,6 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
@@ -292,6 +293,7 @@ def join_url(base_url: str, path: str) -> str:
     return url
 
 
+@lru_cache(maxsize=4096)  # asked for every request, mostly of the same few URLs
 def origin_of(url: str) -> str:
     """The origin (RFC 6454) of a URL, written one way: ``https://host:443``. Credentials are bound to origins."""
     parts = urlsplit(url)
