@@ -16,6 +16,7 @@ from connections.vault import KeyRing, RowContext, Secret, Vault
 __all__ = [
     "CONNECTION_SECRET_FIELDS",
     "get_vault",
+    "open_sealed",
     "open_secret",
     "open_secret_setting",
     "row_context",
@@ -72,8 +73,11 @@ def sealed_for(row: models.Model, field: str, value: str | Secret | None) -> str
 def open_secret(row: models.Model, field: str) -> Secret | None:
     """The secret in `row.<field>`, or None when it is not set."""
     sealed = getattr(row, field)
-    if not sealed:
-        return None
+    return open_sealed(row, field, sealed) if sealed else None
+
+
+def open_sealed(row: models.Model, field: str, sealed: str) -> Secret:
+    """A value sealed for `row` and `field` that is kept elsewhere (an OAuth flow keeps its PKCE verifier)."""
     return get_vault().open(sealed, wrapped_key=row.data_key, context=row_context(row), field=field)
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from requests.auth import AuthBase
 
 from connections.catalog import ConnectorSpec
-from connections.credentials import get_vault, row_context, sealed_for
+from connections.credentials import get_vault, open_sealed, row_context, sealed_for
 from connections.models import Connection, OAuthFlow
 from connections.problems import Verdict
 from connections.tokens import TokenSet, credentials_refused
@@ -107,4 +107,4 @@ def flow_seal(connection: Connection, field: str, value: str) -> str:
 
 
 def flow_open(connection: Connection, field: str, sealed: str) -> Secret:
-    return get_vault().open(sealed, wrapped_key=connection.data_key, context=row_context(connection), field=field)
+    return open_sealed(connection, field, sealed)
