@@ -37,6 +37,14 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 MAX_REDIRECTS = 3
 
 
+def _as_sent(url: str) -> str:
+    """`url` as requests will send it (its own parser), so the origin checked is the one connected to."""
+    prepared = requests.models.PreparedRequest()
+    prepared.prepare_url(url, None)
+    origin_of(prepared.url)  # refuses what parsers read differently
+    return prepared.url
+
+
 def resolved_auth(connection: Connection, spec: ConnectorSpec | None = None):
     """The connection's auth method with its URLs resolved; raises ConnectionProblem for settings that do not."""
     try:
@@ -158,7 +166,11 @@ class ConnectionClient:
         operation's own base URL may differ from the base URL)."""
         if "://" not in url:
             return urljoin(self.base_url.rstrip("/") + "/", url.lstrip("/"))
-        if origin_of(url) not in {origin_of(self.base_url), *(self.connection.authorized_origins or ())}:
+        try:
+            origin = origin_of(url)
+        except ValueError:
+            origin = ""
+        if origin not in {origin_of(self.base_url), *(self.connection.authorized_origins or ())}:
             raise ConnectionProblem(Verdict(Kind.OTHER, f"Refusing to send credentials to another address than "
                                                         f"{urlsplit(self.base_url).netloc}."))
         return url
@@ -186,15 +198,26 @@ class ConnectionClient:
             if not (self.spec.follow_redirects and response.status_code in _REDIRECTS
                     and response.headers.get("Location")):
                 return response
-            url = urljoin(url, response.headers["Location"])
+            try:
+                url = _as_sent(urljoin(url, response.headers["Location"]))
+            except (ValueError, requests.RequestException):
+                return response  # a Location no one can read alike is not followed
             params = None  # the Location is the whole address
             if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
                 method, json, data = "GET", None, None
             credentials = origin_of(url) in (self.connection.authorized_origins or ())
+            if credentials and self.auth.signs_with_client_secret and origin_of(url) != origin_of(self.base_url):
+                credentials = False
         raise ConnectionProblem(Verdict(Kind.OTHER, f"{self.spec.name} redirected more than {MAX_REDIRECTS} times.",
                                         recommendations=RECOMMENDATIONS[Kind.OTHER]))
 
     def _send_once(self, method: str, url: str, *, params, json, data, headers, credentials: bool):
+        if credentials and self.auth.signs_with_client_secret and origin_of(url) != origin_of(self.base_url):
+            # The OAuth profile was checked for the base URL only; its secret signs (PLAINTEXT: carries) each call.
+            raise ConnectionProblem(Verdict(
+                Kind.OTHER, f"Splice signs {self.spec.name} requests with the OAuth client's secret, so it sends them "
+                            f"only to the app's base URL ({origin_of(self.base_url)}).",
+                recommendations=["Check the connection's address settings."]))
         headers = dict(headers or {})
         params = dict(params or {})
         auth = self._auth(headers, params) if credentials else None

@@ -120,7 +120,7 @@ def _denied_by_default(address: IP) -> bool:
     """Anything that is not a public unicast address (ipaddress's is_global leaves out RFC 1918, fc00::/7,
     169.254/16, fe80::/10, 100.64/10, documentation and benchmark ranges, 0.0.0.0/8 and more)."""
     return (not address.is_global or address.is_multicast or address.is_reserved or address.is_unspecified
-            or address.is_link_local or address.is_loopback)
+            or address.is_link_local or address.is_loopback or (address.version == 6 and address.is_site_local))
 
 
 def _host_matches(host: str, patterns: tuple[str, ...]) -> bool:
@@ -163,7 +163,11 @@ class EgressPolicy:
     def check_url(self, url: str) -> None:
         """The scheme and host of `url`, before any resolution: https (http only to a loopback host under
         SPLICE_ALLOW_INSECURE_LOOPBACK), then `check_host`. Asked for every request: remembered per origin."""
-        refusal = _refusal_for_origin(self, origin_of(url))
+        try:
+            origin = origin_of(url)
+        except ValueError as exc:
+            raise EgressRefused("", str(exc)) from None
+        refusal = _refusal_for_origin(self, origin)
         if refusal is not None:
             raise EgressRefused(*refusal)
 

@@ -33,7 +33,10 @@ def origins_for_settings(connection: Connection, settings_values: dict | None = 
 
 def check_credentials_may_go(connection: Connection, url: str) -> None:
     """Raise ConnectionProblem unless `connection` was authorized for the origin of `url`."""
-    origin = origin_of(url)
+    try:
+        origin = origin_of(url)
+    except ValueError:
+        origin = "an address Splice cannot read safely"
     if origin in (connection.authorized_origins or ()):
         return
     raise ConnectionProblem(Verdict(

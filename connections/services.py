@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Project, User
 from connections import usage
-from connections.catalog import InvalidSettings, InvalidValue, registry
+from connections.catalog import CatalogError, InvalidSettings, InvalidValue, registry
 from connections.credentials import CONNECTION_SECRET_FIELDS, seal_secret, seal_secret_setting
 from connections.egress import REFUSED_MESSAGE, EgressRefused, egress_policy
 from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthProfile
@@ -28,6 +28,7 @@ from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdi
 from connections.secrets import MASK, Secret
 from connections.signals import connection_status_changed
 from connections.status import CheckOutcome, Current, Decision, Rules, classify_settings_error, decide
+from connections.vault import VaultError
 
 __all__ = [
     "ConnectionInUse",
@@ -144,8 +145,9 @@ def connection_origin_change(*, connection: Connection, settings_values: dict) -
     """(old origins, new origins) when these settings would send the connection's requests to other origins than
     it was authorized for (its credentials would then be erased); None when they would not, or when it holds no
     credentials. Raises ValidationError for settings that are not valid."""
-    if not connection_has_credentials(connection):
-        return None
+    if (not connection_has_credentials(connection) or connection.status == Status.DISCONNECTED
+            or not connection.authorized_origins):
+        return None  # nothing authorized anywhere yet (or any more): no credentials to keep from a new address
     spec = registry().get(connection.connector_key)
     cleaned = _clean_settings(spec, connection.auth_method, settings_values)
     try:
@@ -451,6 +453,8 @@ def _revoke(connection: Connection) -> str:
                                             oauth_client=lambda: oauth_client_for(connection, method=method))
     except ConnectionProblem as problem:
         return f"not revoked: {problem.verdict.message}"
+    except (VaultError, CatalogError):  # unreadable credentials, a connector no longer offered: disconnect anyway
+        return "not revoked: Splice cannot ask the app"
 
 
 @transaction.atomic

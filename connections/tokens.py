@@ -34,12 +34,13 @@ from oauthlib.oauth2.rfc6749.utils import is_secure_transport
 from requests.auth import HTTPBasicAuth
 
 from connections.credentials import open_secret, sealed_for
+from connections.egress import EgressRefused
 from connections.http import new_session, oauth2_session
 from connections.models import Connection
 from connections.origins import check_credentials_may_go
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.status import classify_exception, classify_oauth_error
-from connections.vault import Secret
+from connections.vault import Secret, VaultError
 
 __all__ = [
     "TokenSet",
@@ -350,11 +351,11 @@ def revoke_tokens(row: Connection, *, oauth) -> str:
     Returns what a person reads in the audit log: whether the app confirmed it. Never raises: a connection
     is disconnected whether or not the app could be told."""
     method, client = oauth
-    tokens = [(hint, secret) for hint in ("refresh_token", "access_token") if (secret := open_secret(row, hint))]
-    if not tokens:
-        return "nothing to revoke"
     answers = []
     try:
+        tokens = [(hint, secret) for hint in ("refresh_token", "access_token") if (secret := open_secret(row, hint))]
+        if not tokens:
+            return "nothing to revoke"
         check_credentials_may_go(row, method.revoke_url)
         options = client_auth(method, client, fetch=False)
         auth = options.pop("auth", None)
@@ -366,8 +367,13 @@ def revoke_tokens(row: Connection, *, oauth) -> str:
                 answers.append(response.status_code)
     except ConnectionProblem as problem:
         return f"not revoked: {problem.verdict.message}"
-    except Exception as exc:  # noqa: BLE001 (the app's failure must not keep the connection connected)
+    except VaultError:
+        return "not revoked: Splice cannot open the stored tokens"
+    except (requests.RequestException, EgressRefused) as exc:
         return f"not revoked: {classify_exception(exc).message}"
+    except Exception:  # noqa: BLE001 (whatever fails, the connection is disconnected all the same)
+        logger.exception("Revoking the tokens of connection %s failed", row.pk)
+        return "not revoked: Splice could not ask the app"
     if all(status == 200 for status in answers):
         return "revoked at the app"
     return f"not confirmed by the app (HTTP {', '.join(map(str, answers))})"

@@ -48,6 +48,7 @@ class Auth:
     stores: ClassVar[tuple[str, ...]] = ()
     refreshes: ClassVar[bool] = False  # its access token expires and is renewed (connections.tokens)
     needs_oauth_client: ClassVar[bool] = False  # it uses an OAuth profile's client id and secret
+    signs_with_client_secret: ClassVar[bool] = False  # every request carries (a signature by) the client secret
     uses_credentials_form: ClassVar[bool] = False  # a person types its credentials (spec: credential_fields)
 
     def redirects(self, method) -> bool:

@@ -23,6 +23,7 @@ class OAuth1Auth(Auth):
     label = "OAuth 1.0a"
     stores = ("access_token", "token_secret")
     needs_oauth_client = True
+    signs_with_client_secret = True
 
     def redirects(self, method) -> bool:
         return True

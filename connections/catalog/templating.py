@@ -295,7 +295,11 @@ def join_url(base_url: str, path: str) -> str:
 
 @lru_cache(maxsize=4096)  # asked for every request, mostly of the same few URLs
 def origin_of(url: str) -> str:
-    """The origin (RFC 6454) of a URL, written one way: ``https://host:443``. Credentials are bound to origins."""
+    """The origin (RFC 6454) of a URL, written one way: ``https://host:443``. Credentials are bound to origins.
+    Raises ValueError for a URL that parsers read differently (a backslash, whitespace, a control character:
+    urllib and urllib3 disagree on ``https://evil.example\\@app.example/``)."""
+    if _UNSAFE_CHARS_RE.search(url):
+        raise ValueError("the URL has spaces, backslashes or control characters")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:

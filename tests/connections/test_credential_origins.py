@@ -187,3 +187,16 @@ def test_a_profile_registered_for_an_apps_subdomains_serves_each_subdomain_but_n
     profile.endpoints = ["https://acme.zendesk.com/oauth/authorizations/new", "https://evil.example/oauth/tokens"]
     with pytest.raises(ConnectionProblem):
         check_profile_registered_for(profile, spec.name, spec.resolve_auth("oauth2", {"subdomain": "acme"}))
+
+
+def test_editing_a_disconnected_connection_keeps_it_disconnected(credential_connection, api_server, builder,
+                                                                 client_for, capture):
+    connection, _ = credential_connection("basic")
+    services.connection_disconnect(connection=connection, acting_user=builder)
+
+    response = _edit(client_for(builder), Connection.objects.get(pk=connection.pk), confirm=False,
+                     base_url=capture.url)
+
+    assert response.status_code == 302 and "This moves the connection" not in response.text
+    connection.refresh_from_db()
+    assert connection.status == "disconnected" and connection.settings["base_url"] == capture.url

@@ -64,7 +64,7 @@ REFUSED_BY_DEFAULT = [
     "https://0x7f.0.0.1/", "https://127.1/", "https://10.0.0.1/", "https://172.16.5.4/", "https://192.168.1.1/",
     "https://100.64.0.1/", "https://224.0.0.1/", "https://[fd00::1]/", "https://[fe80::1]/",
     "https://[64:ff9b::a9fe:a9fe]/", "https://[2002:a9fe:a9fe::]/", "https://[::127.0.0.1]/",
-    "https://app.localhost/",
+    "https://app.localhost/", "https://[fec0::1]/",
 ]
 
 
@@ -315,3 +315,14 @@ def test_the_wizard_refuses_an_internal_address_with_the_same_message(base_url, 
     assert response.status_code in (200, 400)
     assert REFUSED_MESSAGE in response.text
     assert not Connection.objects.filter(name="Internal").exists()
+
+
+def test_a_url_parsers_read_differently_is_judged_as_requests_will_send_it():
+    """urllib reads the host of "https://evil.example\\@app.example/" as app.example, urllib3 (which connects)
+    as evil.example: such a URL has no origin of its own, and a redirect to it is judged where it really goes."""
+    from connections.client import _as_sent
+
+    tricky = "https://evil.example\\@app.example/x"
+    with pytest.raises(ValueError):
+        origin_of(tricky)
+    assert origin_of(_as_sent(tricky)) == "https://evil.example:443"  # where requests would connect

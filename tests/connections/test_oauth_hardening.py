@@ -228,3 +228,21 @@ def test_a_token_answers_lifetime_is_read_whatever_the_app_sends(expires_in, exp
     else:
         lifetime = (tokens.access_expires_at - timezone.now()).total_seconds()
         assert abs(lifetime - expected) < 5 and 0 < tokens.refresh_margin <= 60
+
+
+def test_disconnecting_works_when_the_stored_tokens_cannot_be_opened(oauth2_connection, authorize_oauth2,
+                                                                      oauth2_server, builder):
+    """After a key change or a tampered row, revocation cannot happen, but disconnecting still must."""
+    connection = oauth2_connection()
+    Connection.objects.filter(pk=connection.pk).update(
+        settings={**connection.settings, "revoke_url": oauth2_server.revoke_url})
+    connection, _ = authorize_oauth2(Connection.objects.get(pk=connection.pk))
+    sealed = connection.refresh_token
+    Connection.objects.filter(pk=connection.pk).update(refresh_token=sealed[:-6] + ("A" * 6 if sealed[-6:] != "AAAAAA"
+                                                                                       else "B" * 6))
+
+    services.connection_disconnect(connection=Connection.objects.get(pk=connection.pk), acting_user=builder)
+
+    event = AuditEvent.objects.get(connection=connection, action=AuditEvent.Action.DISCONNECTED)
+    assert event.details["revocation"] == "not revoked: Splice cannot open the stored tokens"
+    assert Connection.objects.get(pk=connection.pk).status == "disconnected"
