@@ -7,6 +7,7 @@ class here is the behaviour, stateless, and is handed that resolved method with 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ class Authorizing:
     redirect_uri: str
 
 
-class Auth:
+class Auth(ABC):
     """An auth method's behaviour. Subclasses set `type` (the spec's `type`) and override what applies."""
 
     type: ClassVar[str]
@@ -65,11 +66,11 @@ class Auth:
 
     # --- requests ---------------------------------------------------------------------------
 
+    @abstractmethod
     def sign(self, *, method, connection: Connection, headers: dict, params: dict,
              oauth_client: Callable[[], OAuthClient]) -> AuthBase | None:
         """Put the connection's credentials on a request: into `headers` / `params` (changed in place), or as the
         requests auth returned. Raises ConnectionProblem when the connection has none yet."""
-        raise NotImplementedError
 
     # --- authorizing ------------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ class Auth:
         """Start a browser flow: fill in `authorizing.flow` (not saved yet) and return the app's authorization URL."""
         raise ValueError(f"{self.label} connections are not authorized in a browser")
 
-    def check_callback(self, params: dict, flow: OAuthFlow) -> None:
+    def check_callback(self, params: dict, flow: OAuthFlow) -> None:  # noqa: B027 (most methods check nothing)
         """Refuse the app's redirect before anything else is read from it (ConnectionProblem)."""
 
     def exchange(self, authorizing: Authorizing, params: dict) -> tuple[TokenSet, Secret | None]:
