@@ -39,7 +39,6 @@ __all__ = [
     "connection_create",
     "connection_delete",
     "connection_disconnect",
-    "connection_has_credentials",
     "connection_origin_change",
     "connection_audit_tested",
     "connection_record_outcome",
@@ -136,25 +135,24 @@ def _clean_settings(spec, method_key: str, values: dict) -> dict:
     return cleaned
 
 
-def connection_has_credentials(connection: Connection) -> bool:
-    return connection.authorized_at is not None or any(
-        getattr(connection, name) for name in CONNECTION_SECRET_FIELDS) or bool(connection.secret_settings)
-
-
 def connection_origin_change(*, connection: Connection, settings_values: dict) -> tuple[list[str], list[str]] | None:
     """(old origins, new origins) when these settings would send the connection's requests to other origins than
-    it was authorized for (its credentials would then be erased); None when they would not, or when it holds no
-    credentials. Raises ValidationError for settings that are not valid."""
-    if (not connection_has_credentials(connection) or connection.status == Status.DISCONNECTED
-            or not connection.authorized_origins):
-        return None  # nothing authorized anywhere yet (or any more): no credentials to keep from a new address
+    it was authorized for (its credentials would then be erased); None when they would not, or when nothing is
+    authorized anywhere (never authorized, or disconnected). Raises ValidationError for settings that are not
+    valid."""
     spec = registry().get(connection.connector_key)
-    cleaned = _clean_settings(spec, connection.auth_method, settings_values)
+    return _origin_move(connection, _clean_settings(spec, connection.auth_method, settings_values))
+
+
+def _origin_move(connection: Connection, cleaned: dict) -> tuple[list[str], list[str]] | None:
+    """connection_origin_change for settings already cleaned."""
+    old = list(connection.authorized_origins or ())
+    if not old or connection.status == Status.DISCONNECTED:
+        return None
     try:
         new = origins_for_settings(connection, cleaned)
     except InvalidValue as exc:
         raise ValidationError({f"setting_{exc.field}": str(exc)}) from None
-    old = list(connection.authorized_origins or ())
     return (old, new) if new != old else None
 
 
@@ -176,7 +174,7 @@ def connection_update(*, connection: Connection, acting_user: User, name: str | 
         spec = registry().get(connection.connector_key)
         cleaned = _clean_settings(spec, connection.auth_method, settings_values)
         if cleaned != connection.settings:
-            moved = connection_origin_change(connection=connection, settings_values=cleaned)
+            moved = _origin_move(connection, cleaned)
             changes["settings"] = [connection.settings, cleaned]
             connection.settings = cleaned
     if not changes:

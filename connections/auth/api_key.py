@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from requests.auth import HTTPBasicAuth
 
-from connections.auth.base import Auth, not_authorized
+from connections.auth.base import Auth, required_secret
 from connections.credentials import open_secret
-from connections.problems import ConnectionProblem
 
 __all__ = ["ApiKeyAuth"]
 
@@ -19,9 +18,7 @@ class ApiKeyAuth(Auth):
     uses_credentials_form = True
 
     def sign(self, *, method, connection, headers, params, oauth_client):
-        key, secret = open_secret(connection, "api_key"), open_secret(connection, "api_secret")
-        if key is None:
-            raise ConnectionProblem(not_authorized())
+        key, secret = required_secret(connection, "api_key"), open_secret(connection, "api_secret")
         value = method.render(key.reveal(), secret.reveal() if secret else None)
         if method.in_ == "basic":  # `format` renders the user name; the secret is the password
             return HTTPBasicAuth(value, secret.reveal() if secret else "")

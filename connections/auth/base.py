@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 from requests.auth import AuthBase
 
 from connections.catalog import ConnectorSpec
-from connections.credentials import get_vault, open_sealed, row_context, sealed_for
+from connections.credentials import get_vault, open_sealed, open_secret, row_context, sealed_for
 from connections.models import Connection, OAuthFlow
-from connections.problems import Verdict
+from connections.problems import ConnectionProblem, Verdict
 from connections.tokens import TokenSet, credentials_refused
 from connections.vault import Secret
 
@@ -96,6 +96,14 @@ class Auth(ABC):
 
 def not_authorized() -> Verdict:
     return credentials_refused("This connection has no credentials yet: authorize it first.")
+
+
+def required_secret(connection: Connection, field: str) -> Secret:
+    """The stored secret a request needs; ConnectionProblem (not authorized yet) when there is none."""
+    secret = open_secret(connection, field)
+    if secret is None:
+        raise ConnectionProblem(not_authorized())
+    return secret
 
 
 def flow_seal(connection: Connection, field: str, value: str) -> str:

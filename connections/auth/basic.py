@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from requests.auth import HTTPBasicAuth
 
-from connections.auth.base import Auth, not_authorized
-from connections.credentials import open_secret
-from connections.problems import ConnectionProblem
+from connections.auth.base import Auth, required_secret
 
 __all__ = ["BasicAuth"]
 
@@ -18,7 +16,4 @@ class BasicAuth(Auth):
     uses_credentials_form = True
 
     def sign(self, *, method, connection, headers, params, oauth_client):
-        password = open_secret(connection, "password")
-        if password is None:
-            raise ConnectionProblem(not_authorized())
-        return HTTPBasicAuth(connection.username, password.reveal())
+        return HTTPBasicAuth(connection.username, required_secret(connection, "password").reveal())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from requests_oauthlib import OAuth1
 
-from connections.auth.base import Auth, Authorizing, OAuthClient, flow_open, flow_seal, not_authorized
+from connections.auth.base import Auth, Authorizing, OAuthClient, flow_open, flow_seal, required_secret
 from connections.credentials import open_secret
 from connections.http import oauth1_session
 from connections.problems import ConnectionProblem
@@ -34,9 +34,7 @@ class OAuth1Auth(Auth):
 
     def sign(self, *, method, connection, headers, params, oauth_client):
         client = oauth_client()
-        token, token_secret = open_secret(connection, "access_token"), open_secret(connection, "token_secret")
-        if token is None:
-            raise ConnectionProblem(not_authorized())
+        token, token_secret = required_secret(connection, "access_token"), open_secret(connection, "token_secret")
         return OAuth1(**_signer(method, client), resource_owner_key=token.reveal(),
                       resource_owner_secret=token_secret.reveal() if token_secret else None)
 

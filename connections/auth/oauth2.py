@@ -9,9 +9,8 @@ import secrets
 
 from django.conf import settings
 
-from connections.auth.base import Auth, Authorizing, flow_open, flow_seal, not_authorized
+from connections.auth.base import Auth, Authorizing, flow_open, flow_seal, required_secret
 from connections.catalog import InvalidValue
-from connections.credentials import open_secret
 from connections.http import new_session, oauth2_session
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.status import classify_exception
@@ -43,10 +42,7 @@ class OAuth2Auth(Auth):
         return method.scopes
 
     def sign(self, *, method, connection, headers, params, oauth_client):
-        token = open_secret(connection, "access_token")
-        if token is None:
-            raise ConnectionProblem(not_authorized())
-        name, value = method.authorization_header(token.reveal())
+        name, value = method.authorization_header(required_secret(connection, "access_token").reveal())
         headers[name] = value
         return None
 

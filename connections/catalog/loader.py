@@ -104,10 +104,14 @@ def _construct_str(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
     return value
 
 
-def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+def _check_number_length(node: yaml.ScalarNode) -> None:
     if len(node.value) > _MAX_NUMBER_CHARS:
         raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is too long for a number",
                                                 node.start_mark)
+
+
+def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
+    _check_number_length(node)
     value = loader.construct_yaml_int(node)
     if not -_MAX_INT - 1 <= value <= _MAX_INT:
         raise yaml.constructor.ConstructorError(
@@ -118,9 +122,7 @@ def _construct_int(loader: _StrictLoader, node: yaml.ScalarNode) -> int:
 
 
 def _construct_float(loader: _StrictLoader, node: yaml.ScalarNode) -> float:
-    if len(node.value) > _MAX_NUMBER_CHARS:
-        raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is too long for a number",
-                                                node.start_mark)
+    _check_number_length(node)
     value = loader.construct_yaml_float(node)
     if not math.isfinite(value):
         raise yaml.constructor.ConstructorError(None, None, f"{_excerpt(node)} is not a finite number",
