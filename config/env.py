@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["env_bool", "env_int", "env_list", "env_str", "mandatory_secret"]
+__all__ = ["env_bool", "env_float", "env_int", "env_list", "env_str", "mandatory_secret"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -34,6 +34,16 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         _fail(f"{name} must be a whole number (got {raw!r}).")
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        _fail(f"{name} must be a number (got {raw!r}).")
 
 
 def env_list(name: str, default: list[str] | None = None, sep: str = ",") -> list[str]:

@@ -140,19 +140,19 @@ class ConnectionClient:
             response = self._send(method, url, params=params, json=json, data=data, headers=headers)
         return response
 
-    def call(self, operation_key: str, inputs: dict) -> OperationResult:
+    def call(self, operation_key: str, inputs: dict, *, headers: dict[str, str] | None = None) -> OperationResult:
         """One of the connector's triggers or actions with these inputs: connections.operations."""
-        return operation_call(self, operation_key, inputs)
+        return operation_call(self, operation_key, inputs, headers=headers)
 
     def check(self) -> tuple[CheckOutcome, int]:
         """The connector's test request and what it says, with its duration in ms: connections.operations."""
         return connection_check(self)
 
-    def send(self, resolved: ResolvedRequest) -> requests.Response:
+    def send(self, resolved: ResolvedRequest, *, headers: dict[str, str] | None = None) -> requests.Response:
         body = {"json": resolved.body} if resolved.encoding == "json" else {"data": resolved.body}
         if resolved.body is None:
             body = {}
-        return self.request(resolved.method, resolved.url, params=resolved.params or None, **body)
+        return self.request(resolved.method, resolved.url, params=resolved.params or None, headers=headers, **body)
 
     def verdict(self, response: requests.Response, *, test: bool = False) -> Verdict | None:
         """What the response means for the connection: None when fine, else credentials/permission/transient."""

@@ -11,10 +11,11 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import models
 
-from connections.vault import KeyRing, RowContext, Secret, Vault
+from connections.vault import KeyRing, RowContext, Secret, Vault, VaultError
 
 __all__ = [
     "CONNECTION_SECRET_FIELDS",
+    "connection_secret_values",
     "get_vault",
     "open_sealed",
     "open_secret",
@@ -99,3 +100,19 @@ def open_secret_setting(row: models.Model, name: str) -> Secret | None:
         return None
     return get_vault().open(sealed, wrapped_key=row.data_key, context=row_context(row),
                             field=f"secret_settings.{name}")
+
+
+def connection_secret_values(connection: models.Model) -> list[str]:
+    """Every secret the connection holds, opened, longest first: what a job record masks wherever it appears.
+    A value that cannot be opened is left out (nothing can send it either)."""
+    values = set()
+    fields = [(name, getattr(connection, name)) for name in CONNECTION_SECRET_FIELDS]
+    fields += [(f"secret_settings.{name}", sealed) for name, sealed in (connection.secret_settings or {}).items()]
+    for field, sealed in fields:
+        if not sealed:
+            continue
+        try:
+            values.add(open_sealed(connection, field, sealed).reveal())
+        except VaultError:
+            continue
+    return sorted((v for v in values if v), key=len, reverse=True)

@@ -53,9 +53,10 @@ def _json(response) -> Any:
         return None
 
 
-def _sent(client, resolve):
-    """Resolve a request (`resolve()`, the catalog's placeholder rules) and send it through `client`: (the
-    request, the response or None, the verdict of what stopped it or None, how long it took in ms)."""
+def _sent(client, resolve, headers=None):
+    """Resolve a request (`resolve()`, the catalog's placeholder rules) and send it through `client` with extra
+    `headers`: (the request, the response or None, the verdict of what stopped it or None, how long it took in
+    ms)."""
     started = time.monotonic()
     resolved = None
     try:
@@ -65,15 +66,16 @@ def _sent(client, resolve):
             raise ConnectionProblem(_input_problem(exc)) from None
         except ValueError as exc:  # the catalog's InvalidSetting, or a path that would leave the base URL
             raise ConnectionProblem(classify_settings_error(exc)) from None
-        response, verdict = client.send(resolved), None
+        response, verdict = client.send(resolved, headers=headers), None
     except ConnectionProblem as problem:
         response, verdict = None, problem.verdict
     return resolved, response, verdict, int((time.monotonic() - started) * 1000)
 
 
-def operation_call(client, operation_key: str, inputs: dict[str, Any]) -> OperationResult:
-    """Send one of the connector's triggers or actions with these inputs through `client` (a ConnectionClient),
-    as the connection's user."""
+def operation_call(client, operation_key: str, inputs: dict[str, Any], *,
+                   headers: dict[str, str] | None = None) -> OperationResult:
+    """Send one of the connector's triggers or actions with these inputs (and extra `headers`: an idempotency
+    key) through `client` (a ConnectionClient), as the connection's user."""
     spec, connection = client.spec, client.connection
     try:
         operation = spec.operation(operation_key)
@@ -83,7 +85,7 @@ def operation_call(client, operation_key: str, inputs: dict[str, Any]) -> Operat
             recommendations=["Choose another trigger or action."]), 0)
     _, response, verdict, took = _sent(client, lambda: spec.operation_request(
         operation_key, connection.settings, inputs, connection.environment, method=connection.auth_method,
-        allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK))
+        allow_insecure_loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK), headers)
     if response is None:
         return OperationResult(verdict.status_code, None, verdict, took)
     verdict = client.verdict(response)

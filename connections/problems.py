@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["RECOMMENDATIONS", "ConnectionProblem", "Kind", "Verdict"]
+__all__ = ["RECOMMENDATIONS", "SEED_RECOMMENDATIONS", "ConnectionProblem", "Kind", "Verdict"]
 
 
 class Kind(StrEnum):
@@ -41,13 +41,16 @@ _ASK_ADMIN_TO_ALLOW = (
     "with SPLICE_EGRESS_ALLOW."
 )
 
+# All three, in the seed's order: what a job that met an invalid connection tells the person.
+SEED_RECOMMENDATIONS = [_VERIFY_PERMISSIONS, _VERIFY_CREDENTIALS, _REAUTHORIZE]
+
 RECOMMENDATIONS: dict[str, list[str]] = {
     Kind.CREDENTIALS_INVALID: [_VERIFY_CREDENTIALS, _REAUTHORIZE],
     Kind.INSUFFICIENT_PERMISSIONS: [_VERIFY_PERMISSIONS, _REAUTHORIZE],
     "unreachable": [_WAIT, _VERIFY_CREDENTIALS],
     Kind.TRANSIENT: [_WAIT],
     Kind.ADDRESS_REFUSED: [_CHECK_ADDRESS, _ASK_ADMIN_TO_ALLOW],
-    Kind.OTHER: [_VERIFY_PERMISSIONS, _VERIFY_CREDENTIALS, _REAUTHORIZE],
+    Kind.OTHER: SEED_RECOMMENDATIONS,
 }
 
 
@@ -60,6 +63,9 @@ class Verdict:
     status_code: int | None = None
     retry_after: float | None = None
     recommendations: list[str] = field(default_factory=list)
+    # A failure after the request may have reached the app (a read timeout, a connection dropped after sending):
+    # whether the app acted on it is unknown, so only a request safe to repeat is sent again.
+    may_have_reached: bool = False
 
     @property
     def transient(self) -> bool:

@@ -26,7 +26,7 @@ from connections.models import AuditEvent, Connection, ConnectionCheck, OAuthPro
 from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
-from connections.signals import connection_status_changed
+from connections.signals import connection_disconnected, connection_status_changed
 from connections.status import CheckOutcome, Current, Decision, Rules, classify_settings_error, decide
 from connections.vault import VaultError
 
@@ -417,7 +417,8 @@ def recipes_using(connection: Connection):
 def connection_disconnect(*, connection: Connection, acting_user: User, force: bool = False,
                           ip: str | None = None) -> Connection:
     """Revoke the tokens at the app where its connector says how (RFC 7009), erase the credentials and mark the
-    connection disconnected, whether or not the app confirmed. Running recipes need `force`."""
+    connection disconnected, whether or not the app confirmed. Running recipes need `force`: they are stopped (by
+    recipes, on the `connection_disconnected` signal) in the same transaction."""
     running = list(running_recipes_using(connection))
     if running and not force:
         raise ConnectionInUse(
@@ -435,6 +436,8 @@ def connection_disconnect(*, connection: Connection, acting_user: User, force: b
             summary += f"; tokens {revocation}"
         audit_record(connection=connection, action=AuditEvent.Action.DISCONNECTED, actor=acting_user, ip=ip,
                      summary=summary, details=details)
+        connection_disconnected.send(sender=Connection, connection=connection, acting_user=acting_user,
+                                     running=running)
     return connection
 
 

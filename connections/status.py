@@ -23,6 +23,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from connections.egress import REFUSED_MESSAGE, EgressRefused
 from connections.problems import RECOMMENDATIONS, Kind, Verdict
@@ -86,13 +87,25 @@ def classify_exception(exc: Exception, *, app: str = "The app") -> Verdict:
     A refusal of the egress policy is not: the same message for every refused address, whatever is there."""
     if isinstance(exc, EgressRefused):
         return _verdict(Kind.ADDRESS_REFUSED, REFUSED_MESSAGE)
+    if isinstance(exc, requests.ConnectTimeout):
+        return _verdict(Kind.TRANSIENT, f"{app} did not answer in time (connecting).")
     if isinstance(exc, requests.Timeout):
-        return _verdict(Kind.TRANSIENT, f"{app} did not answer in time.")
+        return _verdict(Kind.TRANSIENT, f"{app} did not answer in time.", may_have_reached=True)
     if isinstance(exc, requests.ConnectionError):
-        return _verdict(Kind.TRANSIENT, f"{app} could not be reached (connection failed).")
+        return _verdict(Kind.TRANSIENT, f"{app} could not be reached (connection failed).",
+                        may_have_reached=not _never_connected(exc))
     if isinstance(exc, requests.RequestException):
-        return _verdict(Kind.TRANSIENT, f"The request to {app} failed ({type(exc).__name__}).")
+        return _verdict(Kind.TRANSIENT, f"The request to {app} failed ({type(exc).__name__}).",
+                        may_have_reached=True)
     raise exc
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether the request failed before a connection was made (a refused or unresolvable address), so it cannot
+    have reached the app. A connection dropped after it was made (urllib3's ProtocolError) may have carried it."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, (NewConnectionError, NameResolutionError, ConnectTimeoutError))
 
 
 def classify_oauth_error(error: str, status_code: int | None = None) -> Verdict:

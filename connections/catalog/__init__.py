@@ -28,12 +28,15 @@ from .loader import load_spec_file, load_specs, parse_spec_text
 from .registry import Registry
 from .schema import (
     AUTH_TYPES,
+    GENERIC_ACTION,
+    MAKE_REQUEST,
     Action,
     ApiKeyMethod,
     AuthMethod,
     BasicMethod,
     ConnectorSpec,
     CredentialField,
+    Icon,
     InputField,
     OAuth1Method,
     OAuth2Method,
@@ -45,12 +48,16 @@ from .schema import (
     SettingField,
     TestRequest,
     Trigger,
+    WebhookSignature,
     dig,
 )
 from .templating import endpoint_matches, origin_of
 
 __all__ = [
     "AUTH_TYPES",
+    "GENERIC_ACTION",
+    "MAKE_REQUEST",
+    "WebhookSignature",
     "BUILTIN_SPECS_DIR",
     "Action",
     "ApiKeyMethod",
@@ -60,6 +67,7 @@ __all__ = [
     "TestRequest",
     "ConnectorSpec",
     "CredentialField",
+    "Icon",
     "InputField",
     "InvalidInput",
     "InvalidSetting",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from .errors import InvalidValue
 from .schema import (
+    MAKE_REQUEST,
     Action,
     ApiKeyMethod,
     ConnectorSpec,
@@ -203,7 +204,7 @@ def _check_test(spec: ConnectorSpec) -> Found:
 
 
 def _check_operations(spec: ConnectorSpec) -> Found:
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {MAKE_REQUEST: "the generic “Make request” every connector offers"}
     for kind, ops in (("triggers", spec.triggers), ("actions", spec.actions)):
         for index, op in enumerate(ops):
             at = f"{kind}.{index}"
@@ -211,6 +212,23 @@ def _check_operations(spec: ConnectorSpec) -> Found:
                 yield f"{at}.key", f"duplicate operation key {op.key!r} (also {seen[op.key]})"
             seen.setdefault(op.key, at)
             yield from _check_operation(op, at)
+            if isinstance(op, Trigger):
+                yield from _check_trigger(spec, op, at)
+
+
+def _check_trigger(spec: ConnectorSpec, op: Trigger, at: str) -> Found:
+    outputs = {out.name for out in op.output}
+    if op.created_field is not None and op.created_field not in outputs:
+        yield f"{at}.created_field", f"{op.created_field!r} is not one of the outputs"
+    if (op.newest_first or op.created_field is not None) and op.kind != "poll":
+        yield f"{at}.kind", "newest_first and created_field are for poll triggers"
+    if op.signature is not None:
+        if op.kind != "webhook":
+            yield f"{at}.signature", "only webhook triggers are signed"
+        if op.signature.secret not in spec.secret_fields:
+            yield f"{at}.signature.secret", f"{op.signature.secret!r} is not one of the secret_fields"
+        if op.signature.scheme == "hmac_sha256" and op.signature.header is None:
+            yield f"{at}.signature.header", "Field required for hmac_sha256 (the header the app signs in)"
 
 
 def _check_operation(op: Trigger | Action, at: str) -> Found:

@@ -67,8 +67,11 @@ __all__ = [
     "SecretField",
     "SelectOption",
     "SettingField",
+    "GENERIC_ACTION",
+    "MAKE_REQUEST",
     "TestRequest",
     "Trigger",
+    "WebhookSignature",
     "dig",
 ]
 
@@ -636,18 +639,85 @@ class _OperationBase(_Model):
         return {}, rest
 
 
+class WebhookSignature(_Model):
+    """How the app signs a webhook delivery, so Splice can tell it from a forgery. The secret is one of the
+    connector's `secret_fields` (the person pastes it from the app, or into it).
+
+    - ``hmac_sha256``: HMAC-SHA256 of the raw body in ``header`` (GitHub ``X-Hub-Signature-256: sha256=…``:
+      ``prefix: "sha256="``; Shopify ``X-Shopify-Hmac-Sha256``: ``encoding: base64``).
+    - ``stripe``: ``Stripe-Signature: t=<unix time>,v1=<hex HMAC of "t.body">``; stale times are refused.
+    - ``standard_webhooks``: https://www.standardwebhooks.com (``webhook-id``, ``webhook-timestamp``,
+      ``webhook-signature: v1,<base64>``); a ``whsec_`` secret is base64; stale times are refused and a
+      ``webhook-id`` seen before starts no second job.
+    """
+
+    scheme: Literal["hmac_sha256", "stripe", "standard_webhooks"]
+    secret: Key
+    header: Annotated[str, Field(min_length=1, max_length=100, pattern=_HEADER_NAME_RE.pattern)] | None = None
+    prefix: Annotated[str, Field(max_length=20)] = ""
+    encoding: Literal["hex", "base64"] = "hex"
+    tolerance: Annotated[int, Field(ge=30, le=86_400)] = 300
+
+    @property
+    def signature_header(self) -> str:
+        return self.header or {"stripe": "Stripe-Signature", "standard_webhooks": "webhook-signature"}.get(
+            self.scheme, "X-Signature-256")
+
+
 class Trigger(_OperationBase):
     kind: Literal["poll", "webhook", "schedule"]
     id_field: DottedPath | None = None
+    # Poll triggers: the app lists newest records first (so jobs start from the end of the list, oldest first),
+    # and the output that says when a record was made (so "since <date>" can start from that date).
+    newest_first: bool = False
+    created_field: DottedPath | None = None
+    # Webhook triggers: how deliveries are signed (none: anyone who knows the recipe's address may start it).
+    signature: WebhookSignature | None = None
 
     def records(self, payload: Any) -> list[Any]:
-        """The records in a poll response (at ``items_path``, or the response itself)."""
+        """The records in a poll response (at ``items_path``, or the response itself), oldest first."""
         data = dig(payload, self.items_path) if self.items_path else payload
-        return data if isinstance(data, list) else []
+        if not isinstance(data, list):
+            return []
+        return data[::-1] if self.newest_first else data
 
 
 class Action(_OperationBase):
     kind: Literal["request"] = "request"
+    # Whether sending it twice does no more than sending it once (a PUT, a lookup): a request that may have
+    # reached the app is retried only then, or when it carries `idempotency_header` (the same key on every attempt
+    # of a job's step, https://datatracker.ietf.org/doc/draft-ietf-httpapi-idempotency-key-header/).
+    idempotent: bool | None = None
+    idempotency_header: Annotated[str, Field(min_length=1, max_length=100,
+                                             pattern=_HEADER_NAME_RE.pattern)] | None = None
+
+    @property
+    def safe_to_repeat(self) -> bool:
+        """Idempotent as declared, else as HTTP says of its method (GET, HEAD, PUT, DELETE: RFC 9110 §9.2.2)."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in ("GET", "PUT", "DELETE")
+
+
+# Every connector offers "Make request": any method and path on the app, with the connection's auth. The path is
+# one relative path (it cannot leave the app's base URL); query and body are objects.
+MAKE_REQUEST = "make_request"
+MAKE_REQUEST_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+GENERIC_ACTION = Action(
+    key=MAKE_REQUEST, name="Make request",
+    description="Any request to the app's API, with this connection's authentication.",
+    method="GET", path="{path}",
+    input=[
+        InputField(name="method", label="Method", type="select", required=True, default="GET",
+                   options=[SelectOption(value=m, label=m) for m in MAKE_REQUEST_METHODS]),
+        InputField(name="path", label="Path", required=True,
+                   help="After the connection's base URL, starting with /: /contacts?limit=10"),
+        InputField(name="query", label="Query parameters", type="object", help="A JSON object."),
+        InputField(name="body", label="JSON body", type="object", help="A JSON object (not sent with GET)."),
+    ],
+    output=[OutputField(name="status", label="HTTP status", type="integer"),
+            OutputField(name="body", label="Response body", type="object")],
+)
 
 
 Operation = Trigger | Action
@@ -1003,7 +1073,7 @@ class ConnectorSpec(_Model):
         )
 
     def operation(self, key: str) -> Trigger | Action:
-        """A trigger or action by key."""
+        """A trigger or action by key (the generic "Make request" included)."""
         for op in self.operations:
             if op.key == key:
                 return op
@@ -1011,7 +1081,12 @@ class ConnectorSpec(_Model):
 
     @property
     def operations(self) -> list[Trigger | Action]:
-        return [*self.triggers, *self.actions]
+        return [*self.triggers, *self.all_actions]
+
+    @property
+    def all_actions(self) -> list[Action]:
+        """The spec's actions, then the generic "Make request" every connector offers."""
+        return [*self.actions, GENERIC_ACTION]
 
     def operation_request(
         self,
@@ -1039,8 +1114,11 @@ class ConnectorSpec(_Model):
             )
         )
         params, body = op.split_inputs(inputs)
+        http_method = op.method
+        if op.key == MAKE_REQUEST:
+            http_method, params, body = _generic_request_parts(inputs)
         return ResolvedRequest(
-            method=op.method,
+            method=http_method,
             url=join_url(base, op.render_path(inputs)),
             params=params,
             body=body,
@@ -1063,3 +1141,17 @@ class ConnectorSpec(_Model):
         if any(rule.matches(status, text, payload) for rule in rules):
             return "invalid"
         return None
+
+
+def _generic_request_parts(inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any], Any]:
+    """"Make request"'s method, query and body from its inputs; raises ``InvalidInput``."""
+    method = str(inputs.get("method") or "GET").upper()
+    if method not in MAKE_REQUEST_METHODS:
+        raise InvalidInput("method", f"must be one of {', '.join(MAKE_REQUEST_METHODS)}")
+    query, body = inputs.get("query"), inputs.get("body")
+    for name, value in (("query", query), ("body", body)):
+        if value not in (None, "") and not isinstance(value, dict):
+            raise InvalidInput(name, "must be a JSON object")
+    if method in ("GET", "DELETE"):
+        body = None
+    return method, dict(query or {}), (body if body not in ("", {}) else None)
