@@ -11,3 +11,4 @@ class RecipesConfig(AppConfig):
         from recipes.usage import RecipeUsage
 
         register_usage_provider(RecipeUsage())  # the connection pages say which recipes use a connection
+        from recipes import receivers  # noqa: F401 (connects the receivers)

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from connections.catalog.app_slot import PRIMARY, SECONDARY, SLOTS, AppSlot
 
-__all__ = ["ConnectionBinding", "Recipe", "RecipeVersion", "Step"]
+__all__ = ["ConnectionBinding", "Job", "JobStep", "Recipe", "RecipeVersion", "Step", "TriggerState"]
 
 SLOT_CHOICES = [(PRIMARY, "Primary"), (SECONDARY, "Secondary")]
 
@@ -28,7 +28,16 @@ class Recipe(models.Model):
     description = models.TextField(blank=True)
     project = models.ForeignKey("accounts.Project", on_delete=models.PROTECT, related_name="recipes")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.STANDARD)
-    running = models.BooleanField(default=False)
+    running = models.BooleanField(default=False, help_text="Its trigger is registered: it starts jobs.")
+    stopped_reason = models.CharField(max_length=300, blank=True, help_text="Why Splice stopped it, if it did.")
+    # The runtime's settings for this recipe
+    retry_limit = models.PositiveSmallIntegerField(
+        default=3, help_text="How many times a step that meets a passing failure (timeout, 429, 5xx) is tried again.")
+    poll_minutes = models.PositiveSmallIntegerField(default=5, help_text="How often a poll trigger asks the app.")
+    # The webhook trigger's address (/hooks/<token>/): unguessable, regenerable; null until it has a webhook trigger.
+    webhook_token = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    call_fields = models.JSONField(
+        default=list, blank=True, help_text="A callable recipe's inputs: [{name, type, required}].")
     version = models.PositiveIntegerField(default=1)
     started_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -153,3 +162,6 @@ class RecipeVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipe} v{self.version}"
+
+
+from recipes.runtime.models import Job, JobStep, TriggerState  # noqa: E402 (the runtime's models, in this app)

@@ -12,8 +12,21 @@ Run as ``python -m tests.servers.api_server --port-file FILE``. Tests steer it t
   early when its fault is cleared or the server is reset.
 * ``GET /_control/stats``: request counts and the last requests with all their headers.
 * ``GET /_control/wait?path=P&count=N&timeout=T``: answers once N requests to P have arrived (counted
-  from the last reset), or 408 after T seconds: a test waits for a request without polling.
+  from the last reset), or 408 after T seconds: a test waits for a request without polling. With ``served=1``
+  it waits for N answers instead (a hanging request is counted once it is let go and answered).
+* ``POST /_control/items`` JSON ``{"name", "created_at"?, ...}``: a record made in the app by someone else (no
+  auth), listed by ``/api/items`` and ``/api/feed``; ``created_at`` (ISO 8601) defaults to now.
 * ``POST /_control/reset``: default credentials and items, no faults, zeroed counters.
+
+``GET /api/items`` lists the items, ``GET /api/items/<id>`` reads one and ``POST /api/items`` creates one; a POST
+with an ``Idempotency-Key`` header seen before creates nothing and answers the first item again. A ``hang`` fault
+holds a request before it is served, so a POST that outlives the client's timeout still creates its item.
+``GET /api/feed`` lists records as a poll trigger with dates sees them: newest first, each with the
+``created_at`` the app gave it. Its records are the default items (made in 2024) and those added with
+``/_control/items`` (made by someone else in the app), not what a client POSTs to ``/api/items``: a recipe that
+copies each new record into an item does not poll its own copies.
+
+Each recorded request carries ``at``: the server's time.time() when it arrived.
 
 Credentials are accepted as HTTP Basic (username/password, or api_key[:api_secret]),
 ``Authorization: Bearer <key>``, ``Authorization: token <key>``, an ``X-API-Key`` header
@@ -26,7 +39,9 @@ import binascii
 import copy
 import hmac
 import threading
+import time
 from collections import Counter, deque
+from datetime import UTC, datetime
 
 from tests.servers._http import HOST, Handler, LoopbackHTTPServer, parse_args, serve
 
@@ -35,6 +50,7 @@ DEFAULT_CREDENTIALS = [
     {"api_key": "test-api-key-0123456789"},
 ]
 DEFAULT_ITEMS = [{"id": 1, "name": "First item"}, {"id": 2, "name": "Second item"}]
+DEFAULT_CREATED = {1: "2024-01-01T00:00:00+00:00", 2: "2024-01-02T00:00:00+00:00"}
 IDENTITY = {"email": "ada@example.com", "login": "ada"}
 DEFAULT_HANG_SECONDS = 30.0
 RECENT_LIMIT = 50
@@ -65,12 +81,23 @@ class State:
         self.release_hanging()
         self.credentials = copy.deepcopy(DEFAULT_CREDENTIALS)
         self.items = copy.deepcopy(DEFAULT_ITEMS)
+        self.created_at: dict[int, str] = dict(DEFAULT_CREATED)  # item id -> when it was made
+        self.feed_ids: set[int] = set(DEFAULT_CREATED)  # the items /api/feed lists
+        self.by_idempotency_key: dict[str, dict] = {}  # POST /api/items with an Idempotency-Key header
         self.faults: dict[str, dict] = {}
         self.total = 0
         self.by_path: Counter[str] = Counter()
+        self.served_by_path: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
         self.by_auth: Counter[str] = Counter()
         self.recent: deque[dict] = deque(maxlen=RECENT_LIMIT)
+
+    def add_item(self, fields: dict, created_at: str | None = None) -> dict:
+        """A new item with the next id (call with the lock held)."""
+        item = {**fields, "id": max((i["id"] for i in self.items), default=0) + 1}
+        self.items.append(item)
+        self.created_at[item["id"]] = created_at or datetime.now(UTC).isoformat()
+        return item
 
     def take_fault(self, path: str) -> dict | None:
         """The fault for this path (else the global one), consuming one use if limited."""
@@ -162,6 +189,8 @@ class APIHandler(Handler):
             with STATE.lock:
                 entry["status"] = status
                 STATE.by_status[str(status)] += 1
+                STATE.served_by_path[entry["path"]] += 1
+                STATE.arrived.notify_all()
         super().respond(status, *args, **kwargs)
 
     def _record(self) -> dict:
@@ -174,6 +203,7 @@ class APIHandler(Handler):
             "body": self.body.decode(errors="replace"),
             "auth": kind,
             "status": None,
+            "at": time.time(),
         }
         with STATE.lock:
             STATE.total += 1
@@ -206,8 +236,25 @@ class APIHandler(Handler):
             return 200
         if self.url_path == "/api/items" and self.command == "POST":
             return self.create_item()
+        if self.url_path == "/api/feed" and self.command == "GET":
+            with STATE.lock:
+                records = [{**copy.deepcopy(i), "created_at": STATE.created_at[i["id"]]} for i in STATE.items
+                           if i["id"] in STATE.feed_ids]
+            self.send_json(200, {"records": records[::-1]})
+            return 200
+        if self.url_path.startswith("/api/items/") and self.command == "GET":
+            return self.get_item(self.url_path.removeprefix("/api/items/"))
         self.send_json(404, {"error": "not_found"})
         return 404
+
+    def get_item(self, item_id: str) -> int:
+        with STATE.lock:
+            item = next((copy.deepcopy(i) for i in STATE.items if str(i["id"]) == item_id), None)
+        if item is None:
+            self.send_json(404, {"error": "not_found"})
+            return 404
+        self.send_json(200, item)
+        return 200
 
     def create_item(self) -> int:
         try:
@@ -218,11 +265,18 @@ class APIHandler(Handler):
         if not isinstance(payload, dict):
             self.send_json(400, {"error": "expected_object"})
             return 400
+        key = self.headers.get("Idempotency-Key")
         with STATE.lock:
-            item = {**payload, "id": max((i["id"] for i in STATE.items), default=0) + 1}
-            STATE.items.append(item)
-        self.send_json(201, item)
-        return 201
+            earlier = STATE.by_idempotency_key.get(key) if key else None
+            if earlier is None:
+                item = STATE.add_item(payload)
+                if key:
+                    STATE.by_idempotency_key[key] = item
+            else:
+                item = earlier
+        # As Stripe does: a repeated key gets the first answer again, and no second record.
+        self.send_json(201 if earlier is None else 200, item)
+        return 201 if earlier is None else 200
 
     def apply_fault(self, fault: dict) -> int | None:
         """Send the injected response; None means carry on and serve the request normally."""
@@ -261,6 +315,8 @@ class APIHandler(Handler):
             with STATE.lock:
                 STATE.reset()
             self.send_json(200, {"ok": True})
+        elif path == "/_control/items" and method == "POST":
+            self.control_add_item()
         elif path == "/_control/credentials" and method == "POST":
             self.set_credentials()
         elif path == "/_control/fault" and method == "POST":
@@ -271,10 +327,23 @@ class APIHandler(Handler):
     def wait_for_requests(self):
         path = self.query_value("path", "")
         count, timeout = int(self.query_value("count", "1")), float(self.query_value("timeout", "30"))
+        counter = STATE.served_by_path if self.query_value("served") == "1" else STATE.by_path
         with STATE.lock:
-            arrived = STATE.arrived.wait_for(lambda: STATE.by_path[path] >= count, timeout=timeout)
-            seen = STATE.by_path[path]
+            arrived = STATE.arrived.wait_for(lambda: counter[path] >= count, timeout=timeout)
+            seen = counter[path]
         self.send_json(200 if arrived else 408, {"path": path, "count": seen})
+
+    def control_add_item(self):
+        payload = self.json_body()
+        if not isinstance(payload, dict) or "name" not in payload:
+            self.send_json(400, {"error": "need an object with a name"})
+            return
+        created_at = payload.pop("created_at", None)
+        with STATE.lock:
+            item = STATE.add_item(payload, created_at)
+            STATE.feed_ids.add(item["id"])
+            made = STATE.created_at[item["id"]]
+        self.send_json(201, {**item, "created_at": made})
 
     def set_credentials(self):
         payload = self.json_body()

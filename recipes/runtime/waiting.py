@@ -1,0 +1,57 @@
+"""Waiting for a job to finish, for a caller that waits on its answer (a callable recipe called synchronously).
+
+With Redis, the runner pushes to a short-lived list as a job finishes and the waiter blocks on it (BLPOP): no
+polling, and the answer leaves as soon as the job ends. Without Redis (the zero-setup default) the waiter reads the
+job's row at growing intervals.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+
+from django.conf import settings
+
+from recipes.runtime.models import Job
+
+__all__ = ["job_finished_notify", "job_wait"]
+
+_KEY = "splice:job-finished:{}"
+_KEEP_SECONDS = 120
+
+
+@lru_cache(maxsize=1)
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
+
+
+def job_finished_notify(job_id: int) -> None:
+    """Wake whoever waits for the job (called on commit of its last status)."""
+    if not settings.REDIS_URL:
+        return
+    key = _KEY.format(job_id)
+    pipe = _redis().pipeline(transaction=False)
+    pipe.rpush(key, "1")
+    pipe.expire(key, _KEEP_SECONDS)
+    pipe.execute()
+
+
+def job_wait(job_id: int, timeout: float) -> Job:
+    """The job, once finished or after `timeout` seconds (whichever comes first)."""
+    deadline = time.monotonic() + timeout
+    if settings.REDIS_URL:
+        job = Job.objects.get(pk=job_id)
+        if not job.finished:
+            remaining = max(0.0, deadline - time.monotonic())
+            _redis().blpop([_KEY.format(job_id)], timeout=max(remaining, 0.01))
+            job = Job.objects.get(pk=job_id)
+        return job
+    pause = 0.005
+    while True:
+        job = Job.objects.get(pk=job_id)
+        if job.finished or time.monotonic() >= deadline:
+            return job
+        time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+        pause = min(pause * 2, 0.2)
