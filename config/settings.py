@@ -9,7 +9,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.csp import CSP
 
-from config.env import env_bool, env_int, env_list, env_str, mandatory_secret
+from config.env import env_bool, env_float, env_int, env_list, env_str, mandatory_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SPLICE_VAR_DIR", str(BASE_DIR / "var")))
@@ -117,7 +117,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    # A message not acknowledged within this many seconds is delivered again: every countdown (a job step's retry)
+    # stays well below it (SPLICE_JOB_RETRY_MAX_DELAY), so a waiting retry is never run twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     _broker_dir = VAR_DIR / "broker"
@@ -245,7 +247,7 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Outgoing HTTP: every request Splice makes has this timeout (seconds) ---
-SPLICE_HTTP_TIMEOUT = float(env_str("SPLICE_HTTP_TIMEOUT", "15"))
+SPLICE_HTTP_TIMEOUT = env_float("SPLICE_HTTP_TIMEOUT", 15.0)
 # How long one worker may hold a connection's token refresh before another may take over.
 SPLICE_REFRESH_LEASE_SECONDS = float(env_str("SPLICE_REFRESH_LEASE_SECONDS", "30"))
 # Allow http:// app URLs on 127.0.0.1/localhost (the test suite's loopback servers; local development).
@@ -274,8 +276,12 @@ SPLICE_HEALTH_JITTER = env_int("SPLICE_HEALTH_JITTER", 30)
 # The Celery queue of the health tasks (a worker must consume it: `celery worker -Q celery,<queue>`).
 SPLICE_HEALTH_QUEUE = env_str("SPLICE_HEALTH_QUEUE", "celery")
 # Notification emails (accounts.tasks) go there too: most notifications come from health checks.
+# The Celery queue of recipe jobs and triggers (`celery worker -Q celery,<queue>` when not "celery").
+SPLICE_JOBS_QUEUE = env_str("SPLICE_JOBS_QUEUE", "celery")
 CELERY_TASK_ROUTES = {"splice.health.*": {"queue": SPLICE_HEALTH_QUEUE},
-                      "splice.notifications.*": {"queue": SPLICE_HEALTH_QUEUE}}
+                      "splice.notifications.*": {"queue": SPLICE_HEALTH_QUEUE},
+                      "splice.jobs.*": {"queue": SPLICE_JOBS_QUEUE},
+                      "splice.triggers.*": {"queue": SPLICE_JOBS_QUEUE}}
 # One check: the test request, a token refresh and the retry after it, plus waiting for another refresh.
 SPLICE_HEALTH_CHECK_TIME_LIMIT = int(3 * SPLICE_HTTP_TIMEOUT + SPLICE_REFRESH_LEASE_SECONDS + 30)
 # Check history older than this many days is pruned daily.
@@ -309,3 +315,19 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- Recipes at run time (recipes.runtime) ---
+# A step's first retry waits about this many seconds; each next one twice as long (with jitter), at most the max.
+SPLICE_JOB_RETRY_BASE_DELAY = env_float("SPLICE_JOB_RETRY_BASE_DELAY", 2.0)
+SPLICE_JOB_RETRY_MAX_DELAY = env_float("SPLICE_JOB_RETRY_MAX_DELAY", 300.0)
+# A job pending or running this long without word from its worker is handed to another (a lost message, a killed
+# worker); its completed steps are not run again.
+SPLICE_JOB_RECOVER_AFTER = env_int("SPLICE_JOB_RECOVER_AFTER", 120)
+# Jobs older than this many days are pruned daily.
+SPLICE_JOB_RETENTION_DAYS = env_int("SPLICE_JOB_RETENTION_DAYS", 30)
+# A trigger that fails authentication this many times in a row stops its recipe (and its owner is told why).
+SPLICE_TRIGGER_AUTH_FAILURE_LIMIT = env_int("SPLICE_TRIGGER_AUTH_FAILURE_LIMIT", 60)
+# Webhook bodies larger than this many bytes are refused (413).
+SPLICE_WEBHOOK_MAX_BYTES = env_int("SPLICE_WEBHOOK_MAX_BYTES", 1024 * 1024)
+# A synchronous call of a callable recipe answers within this many seconds, else 202 with the job to poll.
+SPLICE_CALL_TIMEOUT = env_float("SPLICE_CALL_TIMEOUT", 30.0)

@@ -21,6 +21,9 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("connections/", include("connections.urls")),
     path("recipes/", include("recipes.urls")),
+    path("", include("recipes.job_urls")),  # a recipe's, a project's and every job the person may see
+    path("hooks/", include("recipes.hook_urls")),  # webhook triggers: /hooks/<token>/
+    path("api/v1/", include("recipes.api_urls")),  # callable recipes, for programs with a personal API token
     path("demo-crm/", include("demo.urls")),  # answers only while SPLICE_DEMO_APP is on
     path("admin/", admin.site.urls),
 ]
