@@ -7,6 +7,7 @@ Bindings change only while the recipe is stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,13 +15,23 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts.models import Project, ProjectAccess, User
+from accounts.services import notification_send
 from connections.catalog import UnknownConnector, UnknownOperation
 from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection
 from connections.selectors import connections_for_user
 from connections.services import audit_record, connection_test
+from recipes.builtins import FIELD_NAME_RE, RECIPE_FUNCTION, app_for, call_fields_clean, needs_connection, operation_for
 from recipes.design import DesignError, design_time_errors
 from recipes.models import ConnectionBinding, Recipe, RecipeVersion, Step
+from recipes.runtime.triggers import (
+    check_trigger_startable,
+    trigger_kind,
+    trigger_step,
+    triggers_register,
+    triggers_unregister,
+    webhook_token_regenerate,
+)
 
 __all__ = [
     "BindingNeedsConfirmation",
@@ -30,9 +41,12 @@ __all__ = [
     "check_connection_in_project",
     "only_project_connections_message",
     "recipe_create",
+    "recipe_set_call_fields",
     "recipe_start",
     "recipe_stop",
+    "recipe_stop_for_trigger_failures",
     "recipe_update",
+    "recipe_webhook_regenerate",
     "step_add",
     "step_delete",
     "step_update_inputs",
@@ -55,6 +69,12 @@ class RecipeHasErrors(Exception):
         return f"The recipe has {len(self.errors)} design-time error(s)."
 
 
+MAX_RETRY_LIMIT = 10
+MIN_POLL_MINUTES, MAX_POLL_MINUTES = 1, 24 * 60
+CHANGE_NAMES = {"name": "name", "description": "description", "kind": "kind", "retry_limit": "retry limit",
+                "poll_minutes": "poll interval"}
+
+
 def _check_stopped(recipe: Recipe, what: str) -> None:
     if recipe.running:
         raise ValidationError(f"Stop the recipe before you {what}.")
@@ -63,6 +83,7 @@ def _check_stopped(recipe: Recipe, what: str) -> None:
 def _snapshot(recipe: Recipe) -> dict:
     return {
         "name": recipe.name, "kind": recipe.kind, "description": recipe.description,
+        "call_fields": recipe.call_fields, "retry_limit": recipe.retry_limit, "poll_minutes": recipe.poll_minutes,
         "steps": [{"position": s.position, "trigger": s.is_trigger, "app": s.app_slot.catalog_key,
                    "operation": s.operation_key, "inputs": s.inputs} for s in recipe.steps.order_by("position")],
         "bindings": [{"app": b.connector_key, "slot": b.slot, "connection": b.connection_id,
@@ -91,29 +112,85 @@ def recipe_create(*, project: Project, name: str, acting_user: User, kind: str =
 
 
 @transaction.atomic
-def recipe_update(*, recipe: Recipe, acting_user: User, name: str, description: str, kind: str) -> Recipe:
-    changed = [attr for attr, value in (("name", name.strip()), ("description", description), ("kind", kind))
-               if getattr(recipe, attr) != value]
+def recipe_update(*, recipe: Recipe, acting_user: User, name: str, description: str, kind: str,
+                  retry_limit: int | None = None, poll_minutes: int | None = None) -> Recipe:
+    """Change the recipe's name, description, kind and runtime settings (None: keep it as it is)."""
+    values = {"name": name.strip(), "description": description, "kind": kind,
+              "retry_limit": recipe.retry_limit if retry_limit is None else retry_limit,
+              "poll_minutes": recipe.poll_minutes if poll_minutes is None else poll_minutes}
+    changed = [attr for attr, value in values.items() if getattr(recipe, attr) != value]
     if not changed:
         return recipe
     if "kind" in changed:
         _check_stopped(recipe, "change its kind")
-    recipe.name, recipe.description, recipe.kind = name.strip(), description, kind
+    if "poll_minutes" in changed:
+        _check_stopped(recipe, "change how often it polls")  # the interval is registered when it starts
+    if not 0 <= values["retry_limit"] <= MAX_RETRY_LIMIT:
+        raise ValidationError(f"Retry a step 0 to {MAX_RETRY_LIMIT} times.")
+    if not MIN_POLL_MINUTES <= values["poll_minutes"] <= MAX_POLL_MINUTES:
+        raise ValidationError(f"Poll every {MIN_POLL_MINUTES} to {MAX_POLL_MINUTES} minutes.")
+    for attr, value in values.items():
+        setattr(recipe, attr, value)
     recipe.full_clean()
     recipe.save(update_fields=[*changed, "updated_at"])
-    _new_version(recipe, acting_user, f"Changed {', '.join(changed)}")
+    _new_version(recipe, acting_user, f"Changed {', '.join(CHANGE_NAMES[attr] for attr in changed)}")
     return recipe
+
+
+@transaction.atomic
+def recipe_set_call_fields(*, recipe: Recipe, fields: list, acting_user: User) -> Recipe:
+    """Declare a callable recipe's inputs ([{name, type, required}]): what a caller sends, and what its trigger
+    offers later steps as data pills."""
+    if recipe.kind != Recipe.Kind.CALLABLE:
+        raise ValidationError("Only a callable recipe has input fields: make it callable in its settings first.")
+    _check_stopped(recipe, "change its input fields")
+    try:
+        cleaned = call_fields_clean(fields)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    current = Recipe.objects.select_for_update().values_list("call_fields", flat=True).get(pk=recipe.pk)
+    if cleaned == current:
+        return recipe
+    before = {f.get("name") for f in current or [] if isinstance(f, dict)}
+    after = {f["name"] for f in cleaned}
+    recipe.call_fields = cleaned
+    recipe.save(update_fields=["call_fields", "updated_at"])
+    added, removed = sorted(after - before), sorted(before - after)
+    summary = "; ".join(part for part in (
+        f"Added input field{'s' if len(added) > 1 else ''} {', '.join(added)}" if added else "",
+        f"Removed input field{'s' if len(removed) > 1 else ''} {', '.join(removed)}" if removed else "",
+    ) if part) or "Changed the input fields"
+    _new_version(recipe, acting_user, summary)
+    return recipe
+
+
+@transaction.atomic
+def recipe_webhook_regenerate(*, recipe: Recipe, acting_user: User) -> str:
+    """A new webhook address for the recipe (the old one stops working at once), kept in its history. The history
+    says only that it changed: the address itself is shown to editors alone."""
+    if trigger_kind(recipe, trigger_step(recipe)) != "webhook":
+        raise ValidationError("This recipe's trigger is not a webhook, so it has no address to regenerate.")
+    had_one = bool(Recipe.objects.filter(pk=recipe.pk).values_list("webhook_token", flat=True).first())
+    token = webhook_token_regenerate(recipe)
+    _new_version(recipe, acting_user, "Regenerated the webhook address (the old one no longer works)" if had_one
+                 else "Created the webhook address")
+    return token
 
 
 @transaction.atomic
 def step_add(*, recipe: Recipe, acting_user: User, app: AppSlot, operation_key: str) -> Step:
     """Add the trigger (first, only one) or an action (after the others) of an app's operation."""
     _check_stopped(recipe, "change its steps")
+    spec = app_for(app)
+    if spec is None:
+        raise ValidationError(f"There is no app {app.catalog_key!r} in the catalog.")
     try:
-        spec = app.spec
         operation = spec.operation(operation_key)
-    except (UnknownConnector, UnknownOperation) as exc:
+    except UnknownOperation as exc:
         raise ValidationError(str(exc)) from None
+    if app.connector_key == RECIPE_FUNCTION and recipe.kind != Recipe.Kind.CALLABLE:
+        raise ValidationError(f"{spec.name} steps are only for callable recipes: make this recipe callable in its "
+                              "settings first.")
     steps = Recipe.objects.select_for_update().get(pk=recipe.pk).steps
     if operation.is_trigger:
         if steps.filter(is_trigger=True).exists():
@@ -127,7 +204,8 @@ def step_add(*, recipe: Recipe, acting_user: User, app: AppSlot, operation_key: 
         recipe=recipe, position=position, is_trigger=operation.is_trigger, **app.lookup(), operation_key=operation.key,
         inputs={f.name: f.default for f in operation.input if f.default is not None},
     )
-    ConnectionBinding.objects.get_or_create(recipe=recipe, **app.lookup())
+    if needs_connection(spec):
+        ConnectionBinding.objects.get_or_create(recipe=recipe, **app.lookup())
     _new_version(recipe, acting_user, f"Added {'trigger' if step.is_trigger else 'action'} {spec.name}: "
                                       f"{operation.name}")
     return step
@@ -136,9 +214,14 @@ def step_add(*, recipe: Recipe, acting_user: User, app: AppSlot, operation_key: 
 @transaction.atomic
 def step_update_inputs(*, step: Step, acting_user: User, inputs: dict) -> Step:
     _check_stopped(step.recipe, "change its steps")
-    operation = step.app_slot.spec.operation(step.operation_key)
-    allowed = {f.name for f in operation.input}
-    cleaned = {name: value for name, value in inputs.items() if name in allowed}
+    operation = operation_for(step.recipe, step)
+    if operation is None:
+        raise ValidationError("This step's app no longer offers it: remove the step.")
+    if getattr(operation, "open_inputs", False):
+        cleaned = {name.strip(): value for name, value in inputs.items() if FIELD_NAME_RE.match(name.strip())}
+    else:
+        allowed = {f.name for f in operation.input}
+        cleaned = {name: value for name, value in inputs.items() if name in allowed}
     if cleaned == step.inputs:
         return step
     step.inputs = cleaned
@@ -256,8 +339,9 @@ def binding_set_runtime_user(*, binding: ConnectionBinding, runtime_user: bool, 
                  f"{binding.connector_key}: runtime user connection {'on' if runtime_user else 'off'}")
 
 
-def recipe_start(*, recipe: Recipe, acting_user: User) -> Recipe:
-    """Test every bound connection now, then start the recipe, or raise RecipeHasErrors listing what is wrong.
+def recipe_start(*, recipe: Recipe, acting_user: User, since: datetime | None = None) -> Recipe:
+    """Test every bound connection now, then register the recipe's trigger and start it, or raise RecipeHasErrors
+    listing what is wrong. `since`: where a poll trigger begins (None: from now).
 
     A connection whose test fails for a passing reason (timeout, 5xx) is not marked invalid, but the
     recipe does not start on a connection that cannot be reached right now.
@@ -277,16 +361,45 @@ def recipe_start(*, recipe: Recipe, acting_user: User) -> Recipe:
     errors = design_time_errors(recipe, bindings=recipe.bindings.select_related("connection")) + errors
     if not recipe.steps.filter(is_trigger=True).exists():
         errors.insert(0, DesignError("no_trigger", "Add a trigger: it decides when the recipe runs."))
+    else:
+        try:
+            check_trigger_startable(recipe)
+        except ValidationError as exc:
+            # design_time_errors reports a bad schedule already, next to its step
+            if not any(e.code == "schedule_invalid" for e in errors):
+                errors.insert(0, DesignError("trigger_invalid", " ".join(exc.messages), (1,)))
     if errors:
         raise RecipeHasErrors(errors)
     with transaction.atomic():
-        Recipe.objects.filter(pk=recipe.pk).update(running=True, started_at=timezone.now(), updated_by=acting_user)
+        Recipe.objects.select_for_update().filter(pk=recipe.pk).update(
+            running=True, started_at=timezone.now(), updated_by=acting_user, stopped_reason="")
+        triggers_register(recipe, since=since)
     recipe.refresh_from_db()
     return recipe
 
 
 @transaction.atomic
-def recipe_stop(*, recipe: Recipe, acting_user: User) -> Recipe:
-    Recipe.objects.filter(pk=recipe.pk).update(running=False, updated_by=acting_user)
+def recipe_stop(*, recipe: Recipe, acting_user: User | None, reason: str = "") -> Recipe:
+    """Stop the recipe: its trigger is removed, so nothing starts a job any more (a tick already queued starts
+    none, and a job not yet begun is cancelled). `reason`: why Splice stopped it, when no person did."""
+    Recipe.objects.select_for_update().filter(pk=recipe.pk).update(running=False, updated_by=acting_user,
+                                                                   stopped_reason=reason[:300])
+    triggers_unregister(recipe)
     recipe.refresh_from_db()
     return recipe
+
+
+def recipe_stop_for_trigger_failures(*, recipe: Recipe, connection: Connection, failures: int, message: str) -> None:
+    """A trigger that kept failing authentication stops its recipe; the recipe's owner is told why."""
+    reason = (f"Stopped after {failures} failed authentications of its trigger with “{connection.name}”: "
+              f"{message}")
+    with transaction.atomic():
+        recipe_stop(recipe=recipe, acting_user=None, reason=reason)
+        recipients = [user for user in (recipe.created_by,) if user is not None and user.is_active]
+        notification_send(
+            recipients=recipients, kind="recipe_stopped", kind_label="Recipe stopped", reason="trigger_auth",
+            subject=recipe, title=f"“{recipe.name}” was stopped: its trigger cannot sign in",
+            body=f"{reason}\n\nFix the connection (verify the credentials and the authorizing user's permissions, "
+                 "or re-authorize it), then start the recipe again.",
+            link=recipe.get_absolute_url(), link_label=f"Open “{recipe.name}”",
+            why_sent="You created this recipe.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -28,9 +29,19 @@ from connections.catalog.app_slot import PRIMARY, AppSlot
 from connections.models import Connection
 from connections.selectors import connections_for_user
 from recipes import services
+from recipes.builtins import (
+    FIELD_NAME_RE,
+    NEW_CALL,
+    RECIPE_FUNCTION,
+    app_for,
+    builtin_apps,
+    needs_connection,
+    operation_for,
+)
 from recipes.design import design_time_errors, error_counts
-from recipes.forms import RecipeForm, RecipeSettingsForm
-from recipes.models import ConnectionBinding, Recipe, Step
+from recipes.forms import CallFieldForm, RecipeForm, RecipeSettingsForm, RecipeStartForm
+from recipes.models import ConnectionBinding, Recipe
+from recipes.runtime.triggers import trigger_kind
 from recipes.selectors import (
     ConnectionChoice,
     candidate_connections_for_user,
@@ -41,11 +52,13 @@ from recipes.selectors import (
     with_editor_data,
 )
 from recipes.templatetags import recipe_editor as editor_markup
+from recipes.webhooks import webhook_url
 
 PAGE_SIZE = 50
 PENDING_BINDING = "recipe_pending_binding"
 ANY_POSITION = 987654321  # a step position that stands for every position in a reversed URL
 MAX_INPUT_LENGTH = 10_000  # one step input (a mapping with its data pills, a message template...)
+MAX_RESULT_FIELDS = 100  # Return result's fields
 
 
 @privilege_required("recipes.view_recipe")
@@ -54,7 +67,8 @@ def recipe_list(request):
                "state": request.GET.get("state", ""), "q": request.GET.get("q", "").strip()[:100]}
     page = Paginator(recipes_page(request.user, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     counts = error_counts(page.object_list)
-    rows = [(recipe, counts[recipe.pk], _apps_of(recipe)) for recipe in page.object_list]
+    jobs_url = _url_per_recipe("recipe_jobs")
+    rows = [(recipe, counts[recipe.pk], _apps_of(recipe), jobs_url(recipe.pk)) for recipe in page.object_list]
     query = urlencode({k: v for k, v in filters.items() if v})
     context = {"page": page, "rows": rows, "filters": filters, "page_query": query,
                "projects": projects_for_user(request.user).order_by("name"), "kinds": Recipe.Kind.choices,
@@ -64,7 +78,7 @@ def recipe_list(request):
 
 def _apps_of(recipe: Recipe) -> list:
     apps = dict.fromkeys(step.app_slot for step in recipe.steps.all())
-    return [spec for spec in (app.spec_or_none for app in apps) if spec is not None]
+    return [app for app in map(app_for, apps) if app is not None]
 
 
 @privilege_required("recipes.add_recipe")
@@ -92,9 +106,11 @@ def recipe_editor(request, pk: int):
 
 
 def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, list[str]] | None = None,
-                    **extra) -> dict:
+                    step_state: dict | None = None, start_form: RecipeStartForm | None = None,
+                    call_field_form: CallFieldForm | None = None, **extra) -> dict:
     """What the editor shows. `binding_error` is (app, messages): a refused binding, shown on that app's
-    connection form."""
+    connection form. `step_state`: a step's inputs as posted, with the message that refused them ({position,
+    inputs, message, new_name, new_value}). `start_form`, `call_field_form`: those forms with their errors."""
     steps = list(recipe.steps.all())
     bindings = {b.app_slot: b for b in recipe.bindings.all()}
     errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
@@ -104,31 +120,35 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
     uses_project = (may_change or may_start) and request.user.has_perm("accounts.use_project", recipe.project)
     can_edit = may_change and uses_project
     editable = can_edit and not recipe.running
+    is_callable = recipe.kind == Recipe.Kind.CALLABLE
 
     used = list(dict.fromkeys(s.app_slot for s in steps))
-    candidates = candidate_connections_for_user(request.user, used, project=recipe.project)
+    app_of = {app: app_for(app) for app in used}
+    # Built-in apps (the Scheduler, Callable recipe) take no connection: no panel, always ready.
+    connected_apps = [app for app in used if needs_connection(app_of[app])]
+    candidates = candidate_connections_for_user(request.user, connected_apps, project=recipe.project)
     # A recipe page shows nothing of a bound connection the viewer cannot see (one from a project they cannot
     # access, bound before bindings were kept to the recipe's project): only that there is one.
     visible = visible_connection_ids(request.user, (b.connection for b in bindings.values()))
     apps = []
-    for app in used:
-        spec = app.spec_or_none
+    ready = {app: True for app in used}
+    for app in connected_apps:
+        spec = app_of[app]
         binding = bindings.get(app)
         bound = binding.connection if binding else None
         connection = bound if bound is not None and bound.pk in visible else None
         usable = connection is not None and connection.project_id == recipe.project_id and connection.owner_id is None
+        ready[app] = (bool(usable and connection.status == Connection.Status.CONNECTED)
+                      or bool(binding and binding.runtime_user))
         apps.append({
             "spec": spec, "app_slot": app, "binding": binding, "connection": connection,
-            "hidden_connection": bound is not None and connection is None,
-            "ready": bool(usable and connection.status == Connection.Status.CONNECTED)
-            or bool(binding and binding.runtime_user),
+            "hidden_connection": bound is not None and connection is None, "ready": ready[app],
             "candidates": _with_bound(candidates.get(app, []), connection if usable else None),
             "binding_errors": binding_error[1] if binding_error and binding_error[0] == app else [],
             "steps": [s for s in steps if s.app_slot == app],
             # The same app again, with a connection of its own: offered beside the primary slot of an app that has it.
             "secondary": app.as_secondary() if spec is not None and spec.secondary and app.slot == PRIMARY else None,
         })
-    ready = {a["app_slot"]: a["ready"] for a in apps}
 
     errors_by_step = {}
     for error in errors:
@@ -139,31 +159,55 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
     step_views, pill_buttons = [], SafeString()
     for step in steps:
         app = step.app_slot
-        spec = app.spec_or_none
-        operation = _operation(spec, step)
+        operation = operation_for(recipe, step)
+        state = step_state if step_state and step_state["position"] == step.position else None
+        values = state["inputs"] if state else (step.inputs or {})
+        open_inputs = bool(getattr(operation, "open_inputs", False))
         step_views.append({
-            "step": step, "spec": spec, "operation": operation, "ready": ready.get(app),
+            "step": step, "spec": app_of[app], "operation": operation, "ready": ready.get(app),
             "errors": errors_by_step.get(step.position, []),
-            "inputs": [(field, (step.inputs or {}).get(field.name, "")) for field in (operation.input if operation
-                                                                                      else [])],
+            "inputs": [(field, values.get(field.name, "")) for field in (operation.input if operation else [])],
+            # Return result: fields the person names, each built from data pills.
+            "result_fields": list(values.items()) if open_inputs else None,
+            "state": state, "is_call": step.is_trigger and operation is not None and operation.key == NEW_CALL
+            and step.connector_key == RECIPE_FUNCTION,
             "pill_buttons": pill_buttons,
             "inputs_url": inputs_url(step.position), "delete_url": delete_url(step.position),
         })
         if operation is not None:
             pill_buttons += editor_markup.pill_buttons(step, operation)
 
+    trigger = next((s for s in steps if s.is_trigger), None)
+    kind = trigger_kind(recipe, trigger) if trigger is not None else None
     chosen = AppSlot.from_catalog_key(request.GET["app"]) if request.GET.get("app") else None
+    chosen_app = app_for(chosen) if chosen else None
+    if chosen_app is not None and chosen.connector_key == RECIPE_FUNCTION and not is_callable:
+        chosen_app = None  # offered only to callable recipes
+    menu = [app for app in builtin_apps() if app.key != RECIPE_FUNCTION or is_callable]
     return {
         "recipe": recipe, "steps": step_views, "apps": apps, "errors": errors, "can_edit": can_edit,
-        "editable": editable, "catalog": registry().apps(), "chosen": chosen,
-        "chosen_app": chosen.spec_or_none if chosen else None,
-        "has_trigger": any(s.is_trigger for s in steps),
+        "editable": editable, "builtins": menu, "catalog": registry().apps(), "chosen": chosen,
+        "chosen_app": chosen_app, "has_trigger": trigger is not None, "trigger_kind": kind,
         "can_start": may_start and uses_project,
+        "start_form": start_form or (RecipeStartForm() if kind == "poll" else None),
         "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
+        "call_field_form": call_field_form or (CallFieldForm() if editable and is_callable else None),
+        "call_url": f"{settings.SPLICE_BASE_URL}/api/v1/recipes/{recipe.pk}/call" if is_callable else "",
+        # The webhook address starts a job for anyone who has it: shown to the people who may edit the recipe
+        # (and so regenerate it), not to everyone who can view the recipe, so that a viewer's screen, a shared
+        # screenshot or a read-only account does not leak it.
+        "webhook_url": webhook_url(recipe) if kind == "webhook" and can_edit else None,
+        "jobs_url": reverse("recipe_jobs", args=[recipe.pk]),
         # A refusal for an app without a panel (its steps removed meanwhile) shows above the panels.
         "binding_errors": binding_error[1] if binding_error and not any(a["binding_errors"] for a in apps) else [],
         **extra,
     }
+
+
+def _url_per_recipe(name: str) -> Callable[[int], str]:
+    """The URL `name` of each recipe of a list, from one reverse()."""
+    head, _, tail = reverse(name, args=[ANY_POSITION]).rpartition(str(ANY_POSITION))
+    return lambda pk: f"{head}{pk}{tail}"
 
 
 def _url_per_position(name: str, recipe: Recipe) -> Callable[[int], str]:
@@ -183,20 +227,11 @@ def _with_bound(candidates: list[ConnectionChoice], connection) -> list[Connecti
 
 def _posted_app(request) -> AppSlot:
     """The app a form names by its catalog key (`app_key`: `salesforce`, `salesforce_secondary`); a 404 if the
-    catalog has no such app."""
+    catalog has no such app (a built-in app takes no connection, so it is none of these forms' apps)."""
     app = AppSlot.from_catalog_key(request.POST.get("app_key", ""))
     if app.spec_or_none is None:
         raise Http404("No such app")
     return app
-
-
-def _operation(spec, step: Step):
-    if spec is None:
-        return None
-    try:
-        return spec.operation(step.operation_key)
-    except LookupError:
-        return None
 
 
 def _editable_recipe(request, pk: int) -> Recipe:
@@ -214,17 +249,58 @@ def recipe_settings(request, pk: int):
     recipe = _editable_recipe(request, pk)
     form = RecipeSettingsForm(request.POST, instance=Recipe.objects.get(pk=recipe.pk))
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            services.recipe_update(recipe=recipe, acting_user=request.user, name=form.cleaned_data["name"],
-                                   description=form.cleaned_data["description"], kind=form.cleaned_data["kind"])
+            services.recipe_update(recipe=recipe, acting_user=request.user, name=data["name"],
+                                   description=data["description"], kind=data["kind"],
+                                   retry_limit=data["retry_limit"], poll_minutes=data["poll_minutes"])
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
             messages.success(request, "Recipe saved.")
     else:
-        messages.error(request, "Check the recipe's name and kind: " + "; ".join(
+        messages.error(request, "The settings were not saved: " + "; ".join(
             f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items() if f in form.fields))
-    return redirect(recipe)
+    return redirect(_back(recipe, "#settings"))
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def call_field_add(request, pk: int):
+    """Declare one more input field of a callable recipe (name, type, required)."""
+    recipe = _editable_recipe(request, pk)
+    form = CallFieldForm(request.POST, declared=recipe.call_fields)
+    if form.is_valid():
+        field = form.cleaned_data
+        try:
+            services.recipe_set_call_fields(recipe=recipe, acting_user=request.user, fields=[
+                *recipe.call_fields, {"name": field["name"], "type": field["type"], "required": field["required"]}])
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Input field “{field['name']}” added.")
+            return redirect(_back(recipe, "#call-fields"))
+    return _editor_response(request, recipe, status=200, call_field_form=form)
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def call_field_delete(request, pk: int):
+    """Remove one input field of a callable recipe, by name."""
+    recipe = _editable_recipe(request, pk)
+    name = request.POST.get("name", "")
+    remaining = [f for f in recipe.call_fields if not (isinstance(f, dict) and f.get("name") == name)]
+    if len(remaining) == len(recipe.call_fields):
+        messages.error(request, "That input field is not declared (any more): nothing was removed.")
+        return redirect(_back(recipe, "#call-fields"))
+    try:
+        services.recipe_set_call_fields(recipe=recipe, acting_user=request.user, fields=remaining)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Input field “{name}” removed. A step that used its data pill now shows a "
+                                  "design-time error.")
+    return redirect(_back(recipe, "#call-fields"))
 
 
 @privilege_required("recipes.change_recipe")
@@ -244,20 +320,55 @@ def step_add(request, pk: int):
 @privilege_required("recipes.change_recipe")
 @require_POST
 def step_inputs(request, pk: int, position: int):
+    """Save a step's inputs. Return result's fields have names the person gives: the form adds one
+    (`new_field_name`, `new_field_value`) or removes one (the `remove_field` button pressed) as it saves."""
     recipe = _editable_recipe(request, pk)
     step = get_object_or_404(recipe.steps, position=position)
     inputs = {name.removeprefix("input_"): value for name, value in request.POST.items() if name.startswith("input_")}
-    too_long = [name for name, value in inputs.items() if len(value) > MAX_INPUT_LENGTH]
+    new_name = request.POST.get("new_field_name", "").strip()
+    new_value = request.POST.get("new_field_value", "")
+    removed = request.POST.get("remove_field", "")
+    operation = operation_for(recipe, step)
+    open_inputs = bool(getattr(operation, "open_inputs", False))
     try:
+        if open_inputs:
+            inputs = _result_fields(inputs, new_name, new_value, removed)
+        too_long = [name for name, value in inputs.items() if len(value) > MAX_INPUT_LENGTH]
         if too_long:
             raise ValidationError(f"Each input may hold at most {MAX_INPUT_LENGTH:,} characters: shorten "
                                   f"{', '.join(sorted(too_long)[:5])[:200]}. Nothing was saved.")
         services.step_update_inputs(step=step, acting_user=request.user, inputs=inputs)
     except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
+        # The editor again with what was typed, and why it was not saved, on the step's form.
+        state = {"position": position, "inputs": inputs, "message": " ".join(exc.messages),
+                 "new_name": new_name, "new_value": new_value}
+        return _editor_response(request, recipe, status=200, step_state=state)
+    if removed and open_inputs:
+        messages.success(request, f"Field “{removed}” removed from step {position}.")
+    elif new_name:
+        messages.success(request, f"Field “{new_name}” added to step {position}.")
     else:
         messages.success(request, f"Step {position} saved.")
     return redirect(_back(recipe, f"#step-{position}"))
+
+
+def _result_fields(inputs: dict[str, str], new_name: str, new_value: str, removed: str) -> dict[str, str]:
+    """Return result's fields after this save: the posted ones, less the one removed, plus the one added."""
+    fields = {name: value for name, value in inputs.items() if name != removed}
+    if not new_name:
+        if new_value.strip():
+            raise ValidationError("Name the new field: the caller reads its value under that name. Nothing was "
+                                  "saved.")
+        return fields
+    if not FIELD_NAME_RE.match(new_name):
+        raise ValidationError(f"“{new_name[:50]}” is not a field name: use letters, digits and _, starting with a "
+                              "letter (order_id). Nothing was saved.")
+    if new_name in fields:
+        raise ValidationError(f"The result has a field “{new_name}” already: change its value above, or choose "
+                              "another name. Nothing was saved.")
+    if len(fields) >= MAX_RESULT_FIELDS:
+        raise ValidationError(f"A result has at most {MAX_RESULT_FIELDS} fields. Nothing was saved.")
+    return {**fields, new_name: new_value}
 
 
 @privilege_required("recipes.change_recipe")
@@ -363,14 +474,23 @@ def connect_done(request, pk: int):
 @privilege_required("recipes.start_recipe")
 @require_POST
 def recipe_start(request, pk: int):
+    """Start the recipe. A poll trigger begins from now, or since the date the person chose (`start-begin`,
+    `start-since`)."""
     recipe = recipe_for_user_or_404(request.user, pk, ProjectAccess.USE)
+    since = None
+    if trigger_kind(recipe, recipe.steps.filter(is_trigger=True).first()) == "poll":
+        form = RecipeStartForm(request.POST)
+        if not form.is_valid():
+            return _editor_response(request, recipe, status=200, start_form=form)
+        since = form.cleaned_data["since"]
     try:
-        services.recipe_start(recipe=recipe, acting_user=request.user)
+        services.recipe_start(recipe=recipe, acting_user=request.user, since=since)
     except services.RecipeHasErrors as exc:
         messages.error(request, f"The recipe can't start: {len(exc.errors)} design-time error"
                                 f"{'s' if len(exc.errors) != 1 else ''} to fix first (listed at the top).")
     else:
-        messages.success(request, f"“{recipe.name}” is running.")
+        begins = f" It starts with records created since {since:%Y-%m-%d %H:%M}." if since else ""
+        messages.success(request, f"“{recipe.name}” is running.{begins}")
     return redirect(recipe)
 
 
@@ -381,6 +501,27 @@ def recipe_stop(request, pk: int):
     services.recipe_stop(recipe=recipe, acting_user=request.user)
     messages.success(request, f"“{recipe.name}” is stopped.")
     return redirect(recipe)
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def webhook_regenerate(request, pk: int):
+    """A new webhook address for the recipe, after the person confirms: the old one stops working at once."""
+    recipe = _editable_recipe(request, pk)
+    # Only a webhook recipe is asked first: for any other, the service says why there is nothing to regenerate.
+    if request.POST.get("confirm") != "1" and trigger_kind(
+            recipe, recipe.steps.filter(is_trigger=True).first()) == "webhook":
+        return _editor_response(request, recipe, status=200, regenerate_question=True)
+    had_one = bool(recipe.webhook_token)
+    try:
+        services.recipe_webhook_regenerate(recipe=recipe, acting_user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "The webhook address was regenerated: the old one no longer works. Give the "
+                                  "new one to the app that sends to it." if had_one else
+                         "The recipe has its webhook address: give it to the app that sends to it.")
+    return redirect(_back(recipe, "#webhook"))
 
 
 @privilege_required("recipes.view_recipe")

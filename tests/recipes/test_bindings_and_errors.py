@@ -15,6 +15,8 @@ from recipes.models import ConnectionBinding, Recipe
 pytestmark = pytest.mark.django_db
 
 GMAIL_RECIPE = [("gmail", "new_email", {}), ("gmail", "send_email", {"raw": "{{trigger.id}}"})]
+CALLABLE_GMAIL_RECIPE = [("recipe_function", "new_call", {}), ("gmail", "send_email", {"raw": "x"}),
+                         ("recipe_function", "return_result", {"sent": "{{step2.id}}"})]
 
 
 def _codes(recipe):
@@ -133,7 +135,7 @@ class TestDesignTimeErrors:
         assert _codes(recipe) == []
 
     def test_runtime_user_binding_on_a_standard_recipe(self, make_recipe, make_connection, builder):
-        recipe = make_recipe(kind="callable", steps=GMAIL_RECIPE)
+        recipe = make_recipe(kind="callable", steps=CALLABLE_GMAIL_RECIPE)
         services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
                              acting_user=builder)
         binding = recipe.bindings.get()
@@ -141,7 +143,8 @@ class TestDesignTimeErrors:
         assert _codes(recipe) == []
         Recipe.objects.filter(pk=recipe.pk).update(kind="standard")  # e.g. changed in admin
         recipe.refresh_from_db()
-        assert _codes(recipe) == ["runtime_user_on_standard"]
+        # Its call trigger and Return result are refused too: only a callable recipe is called
+        assert _codes(recipe) == ["callable_only", "callable_only", "runtime_user_on_standard"]
 
     def test_errors_block_start_and_clear_when_fixed(self, make_recipe, credential_connection, builder, api_server):
         recipe = make_recipe(steps=[("loopback", "new_item", {}), ("loopback", "create_item", {"name": ""})])
@@ -175,6 +178,74 @@ class TestDesignTimeErrors:
         assert [e.code for e in refused.value.errors] == ["connection_test_failed"]
         connection.refresh_from_db()
         assert connection.status == "connected"
+
+
+class TestDesignTimeErrorsOfBuiltInSteps:
+    def test_a_callable_recipe_starts_with_the_call_trigger(self, make_recipe, make_connection, builder):
+        recipe = make_recipe(kind="callable", steps=GMAIL_RECIPE)
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
+                             acting_user=builder)
+        errors = design_time_errors(recipe)
+        assert [(e.code, e.steps) for e in errors] == [("callable_without_call_trigger", (1,))]
+        assert "its trigger must be Callable recipe → When called" in errors[0].message
+
+    def test_only_a_callable_recipe_is_called_or_returns_a_result(self, make_recipe, client_for, builder):
+        recipe = make_recipe(kind="callable", steps=[("recipe_function", "new_call", {}),
+                                                     ("recipe_function", "return_result", {"ok": "true"})])
+        assert _codes(recipe) == []
+        services.recipe_update(recipe=recipe, acting_user=builder, name=recipe.name, description="", kind="standard")
+        errors = design_time_errors(recipe)
+        assert [(e.code, e.steps) for e in errors] == [("callable_only", (1,)), ("callable_only", (2,))]
+        assert "“When called” is only for callable recipes" in errors[0].message
+        page = client_for(builder).get(recipe.get_absolute_url()).text
+        step1 = page[page.index('id="step-1"'):page.index('id="step-2"')]
+        assert "“When called” is only for callable recipes" in step1  # next to its step
+        with pytest.raises(services.RecipeHasErrors):
+            services.recipe_start(recipe=recipe, acting_user=builder)
+
+    @pytest.mark.parametrize("inputs,message", [
+        ({"minutes": "0"}, "Run every 1 to 10080 minutes, or give a cron expression."),
+        ({"minutes": "often"}, "Run every 1 to 10080 minutes"),
+        ({"minutes": "", "cron": "0 9 * *"}, "A cron expression has five fields"),
+        ({"cron": "99 9 * * *"}, "The cron expression “99 9 * * *” cannot be read"),
+    ])
+    def test_a_schedule_that_cannot_run(self, make_recipe, builder, client_for, inputs, message):
+        recipe = make_recipe("Nightly", steps=[("scheduler", "every", {})])
+        step = recipe.steps.get()
+        services.step_update_inputs(step=step, acting_user=builder, inputs=inputs)
+        errors = design_time_errors(recipe)
+        assert [(e.code, e.steps) for e in errors] == [("schedule_invalid", (1,))]
+        assert message in errors[0].message
+        with pytest.raises(services.RecipeHasErrors) as refused:
+            services.recipe_start(recipe=recipe, acting_user=builder)
+        assert [e.code for e in refused.value.errors] == ["schedule_invalid"]  # said once, next to its step
+        page = client_for(builder).get(recipe.get_absolute_url()).text
+        assert 'href="#step-1">Step 1: ' in page
+
+        services.step_update_inputs(step=step, acting_user=builder, inputs={"minutes": "", "cron": "0 9 * * 1-5"})
+        assert _codes(recipe) == []
+
+    def test_no_step_may_follow_return_result(self, make_recipe, make_connection, builder):
+        recipe = make_recipe(kind="callable", steps=[("recipe_function", "new_call", {}),
+                                                     ("recipe_function", "return_result", {}),
+                                                     ("gmail", "send_email", {"raw": "x"})])
+        services.binding_set(recipe=recipe, app=AppSlot("gmail"), connection=make_connection("gmail", "G"),
+                             acting_user=builder)
+        errors = design_time_errors(recipe)
+        assert [(e.code, e.steps) for e in errors] == [("steps_after_return", (3,))]
+        assert "Return result (step 2) ends the job, so step 3 would never run." in errors[0].message
+
+    def test_return_result_fields_use_earlier_data_pills_only(self, make_recipe, builder):
+        recipe = make_recipe(kind="callable", steps=[
+            ("recipe_function", "new_call", {}), ("recipe_function", "return_result", {"who": "{{trigger.email}}"})])
+        assert _codes(recipe) == ["unresolved_pill"]
+        services.recipe_set_call_fields(recipe=recipe, fields=[{"name": "email", "type": "string"}],
+                                        acting_user=builder)
+        assert _codes(recipe) == []
+
+    def test_built_in_steps_need_no_connection(self, make_recipe):
+        recipe = make_recipe("Nightly", steps=[("scheduler", "every", {})])
+        assert _codes(recipe) == [] and not recipe.bindings.exists()
 
 
 def test_a_connection_the_health_check_marks_invalid_shows_in_every_recipe_using_it(
