@@ -28,7 +28,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 DEMO_ACCOUNT = {"email": "sales@demo-crm.example", "password": "demo-crm-password", "api_key": "demo-crm-api-key"}
 _CREDENTIALS = "splice:demo-crm:credentials"
 _CONTACTS = "splice:demo-crm:contacts"
+_TASKS = "splice:demo-crm:tasks"
 MAX_CONTACTS = 200
+MAX_TASKS = 200
 
 
 def demo_credentials() -> dict[str, str]:
@@ -45,8 +47,8 @@ def demo_credentials_change() -> dict[str, str]:
 
 
 def demo_reset() -> None:
-    """Back to the demo account's first credentials and no contacts."""
-    cache.delete_many([_CREDENTIALS, _CONTACTS])
+    """Back to the demo account's first credentials, no contacts and no tasks."""
+    cache.delete_many([_CREDENTIALS, _CONTACTS, _TASKS])
 
 
 def _authenticated(request: HttpRequest) -> bool:
@@ -110,6 +112,29 @@ def api_contacts(request: HttpRequest) -> JsonResponse:
                "email": str(body.get("email") or "")[:254]}
     cache.set(_CONTACTS, [*contacts, contact][-MAX_CONTACTS:], timeout=None)
     return JsonResponse(contact, status=201)
+
+
+@demo_only
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def api_tasks(request: HttpRequest) -> JsonResponse:
+    """Follow-up tasks (what the demo recipe creates for each new contact), newest first."""
+    if not _authenticated(request):
+        return _unauthorized()
+    tasks = cache.get(_TASKS) or []
+    if request.method == "GET":
+        return JsonResponse(tasks[::-1], safe=False)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "invalid_json", "message": "The body must be a JSON object."}, status=400)
+    title = str(body.get("title") or "").strip() if isinstance(body, dict) else ""
+    if not title:
+        return JsonResponse({"error": "invalid_input", "message": "title is required."}, status=400)
+    task = {"id": (tasks[-1]["id"] + 1) if tasks else 1, "title": title[:200],
+            "contact_id": str(body.get("contact_id") or "")[:20], "done": False}
+    cache.set(_TASKS, [*tasks, task][-MAX_TASKS:], timeout=None)
+    return JsonResponse(task, status=201)
 
 
 def demo_page_url() -> str:

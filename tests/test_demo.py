@@ -4,6 +4,7 @@ real client and classification, breaks when an admin changes the demo account's 
 from __future__ import annotations
 
 import base64
+import io
 
 import pytest
 from django.core.management import call_command
@@ -123,3 +124,41 @@ def test_load_demo_makes_the_demo_crm_connection_once(builtin_roles, capsys):
     assert (demo.status, demo.project.name, demo.auth_method) == (Status.NOT_CONNECTED, "Sales operations", "basic")
     assert demo.settings["base_url"].endswith("/demo-crm/api")
     assert f"{DEMO_ACCOUNT['email']} / {DEMO_ACCOUNT['password']}" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_recipes_start_once_the_server_answers_and_make_jobs(builtin_roles, live_server, settings):
+    """What `make run` shows a new user: the demo connection signs in by itself, a lead arrives every minute and
+    each new contact gets a follow-up task, as jobs."""
+    from accounts.models import User
+    from demo.services import demo_recipes_start
+    from recipes.models import Job, Recipe
+    from recipes.runtime.polling import poll_run
+    from recipes.runtime.runner import job_run
+    from recipes.runtime.triggers import schedule_fire
+
+    settings.SPLICE_BASE_URL = live_server.url
+    call_command("load_demo", stdout=io.StringIO())
+    connection = Connection.objects.get(connector_key="demo_crm")
+    builder = User.objects.get(email="builder@example.com")
+    account = {"username": DEMO_ACCOUNT["email"], "password": DEMO_ACCOUNT["password"]}
+    assert demo_recipes_start(connection=connection, credentials=account, builder=builder)
+    connection.refresh_from_db()
+    assert connection.status == Status.CONNECTED
+    follow_up = Recipe.objects.get(name="Follow up on new contacts")
+    leads = Recipe.objects.get(name="A new demo lead every minute")
+    assert follow_up.running and leads.running
+
+    poll_run(follow_up.pk)  # from now: the contacts listed at the start are not new
+    job_run(schedule_fire(leads.pk).pk)
+    assert poll_run(follow_up.pk).jobs == 1
+    job = Job.objects.get(recipe=follow_up)
+    job_run(job.pk)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.steps.get().output["title"].startswith("Call Lead of ")
+
+    assert DEMO_ACCOUNT["password"] not in str(list(Job.objects.values("trigger_data", "steps__input",
+                                                                         "steps__output")))
+    assert demo_recipes_start(connection=connection, credentials=account, builder=builder)  # twice: no change
+    assert Recipe.objects.filter(running=True).count() == 2

@@ -10,6 +10,8 @@ from accounts import roles, services
 from accounts.models import Project, ProjectAccess, User
 from connections.models import Connection
 from connections.services import connection_create
+from demo.services import demo_recipes_create
+from demo.tasks import demo_start_task
 from demo.views import DEMO_ACCOUNT, demo_api_url, demo_page_url
 
 DEMO_USERS = [
@@ -59,11 +61,17 @@ class Command(BaseCommand):
             self._demo_crm_connection(projects[0], builder)
 
     def _demo_crm_connection(self, project: Project, builder: User) -> None:
-        """A Demo CRM connection to authorize in the browser: the app answers once the server runs."""
-        if not Connection.objects.filter(project=project, name=DEMO_CONNECTION).exists():
-            connection_create(project=project, connector_key="demo_crm", name=DEMO_CONNECTION, acting_user=builder,
-                              auth_method="basic", settings_values={"base_url": demo_api_url()},
-                              description="The demo app served by this Splice: authorize it with the demo account.")
+        """A Demo CRM connection and two recipes on it. The app answers once the server runs, so a task authorizes
+        the connection with the demo account then and starts the recipes: jobs appear within a minute."""
+        connection = Connection.objects.filter(project=project, name=DEMO_CONNECTION).first()
+        if connection is None:
+            connection = connection_create(
+                project=project, connector_key="demo_crm", name=DEMO_CONNECTION, acting_user=builder,
+                auth_method="basic", settings_values={"base_url": demo_api_url()},
+                description="The demo app served by this Splice, authorized with the demo account.")
+        recipes = demo_recipes_create(project=project, connection=connection, builder=builder)
+        transaction.on_commit(lambda: demo_start_task.apply_async(args=[connection.pk, builder.pk], countdown=2))
         self.stdout.write(f"Demo CRM (an app served by this Splice, at {demo_page_url()}):")
-        self.stdout.write(f"  connect “{DEMO_CONNECTION}” in {project.name} with {DEMO_ACCOUNT['email']} / "
-                          f"{DEMO_ACCOUNT['password']} (API key: {DEMO_ACCOUNT['api_key']})")
+        self.stdout.write(f"  “{DEMO_CONNECTION}” in {project.name} signs in as {DEMO_ACCOUNT['email']} / "
+                          f"{DEMO_ACCOUNT['password']} (API key: {DEMO_ACCOUNT['api_key']}) once the server answers,")
+        self.stdout.write(f"  and starts the recipes {', '.join(f'“{r.name}”' for r in recipes)}: watch their jobs.")
