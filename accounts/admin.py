@@ -1,5 +1,5 @@
 """Privilege management in Django admin: users and their roles, roles and their privileges,
-projects and who may access them (guardian's object-permission pages)."""
+projects and who may access them (guardian's object-permission pages); people's API tokens, to look at."""
 
 from django import forms
 from django.apps import apps
@@ -9,7 +9,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, Permission
 from guardian.admin import GuardedModelAdmin
 
-from accounts.models import Project, ProjectInvitation, User
+from accounts.models import ApiToken, Project, ProjectInvitation, User
 
 
 class PrivilegeChoiceField(forms.ModelMultipleChoiceField):
@@ -105,3 +105,29 @@ class ProjectInvitationAdmin(admin.ModelAdmin):
     list_display = ["email", "project", "level", "invited_by", "created_at"]
     search_fields = ["email", "project__name"]
     raw_id_fields = ["project", "invited_by"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Who has which API tokens, and whether they are used: read only, and never the hash (what a token is checked
+    against). A person revokes their own on their profile page; deactivating a user stops all of theirs at once."""
+
+    list_display = ["name", "user", "shown_prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "user__email", "prefix"]
+    list_select_related = ["user"]
+    fields = ["name", "user", "shown_prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+
+    @admin.display(description="Token")
+    def shown_prefix(self, obj: ApiToken) -> str:
+        return f"{obj.prefix}…"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a token's plaintext is shown to its owner, once: an admin cannot make one for them
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

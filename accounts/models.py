@@ -1,5 +1,5 @@
-"""Users (email is the login), projects (the folders that hold connections and recipes), and the notifications
-people get."""
+"""Users (email is the login), projects (the folders that hold connections and recipes), the notifications
+people get, and the personal API tokens programs use to act as a person."""
 
 from __future__ import annotations
 
@@ -179,3 +179,34 @@ class Notification(models.Model):
         """Whether the link still leads somewhere: there is one, and its subject (if it had one) still exists.
         Lists prefetch `subject`, so this asks the database nothing more."""
         return bool(self.link) and (self.subject_type_id is None or self.subject is not None)
+
+
+class ApiToken(models.Model):
+    """A personal API token: a program that presents it acts as its owner, with the owner's privileges and project
+    access. Only its SHA-256 is kept (a token is random enough that a plain hash cannot be reversed, and a lookup by
+    hash is one index probe); the plaintext is shown once, when it is made. `prefix`, its first characters, tells a
+    person's tokens apart in lists without revealing them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, in its owner's words.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False, help_text="SHA-256 of the token, hex.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The token's first characters (not secret).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="To the minute: not written on every call.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        ordering = ["-created_at", "-pk"]
+        default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], condition=models.Q(revoked_at__isnull=True),
+                                    name="api_token_active_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,28 +1,36 @@
 """Writes for users and projects: default project, creating and sharing projects (with people, roles, or an
 email address no account has yet), roles (at sign-up, or once the email address is verified); and notifying
-people (notification_send, whoever the sender is: connections, the runtime), whose emails accounts.emails sends."""
+people (notification_send, whoever the sender is: connections, the runtime), whose emails accounts.emails sends;
+personal API tokens (made, revoked, and the person a presented token acts as)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from guardian.shortcuts import assign_perm, remove_perm
 
-from accounts.models import ACCESS_IMPLIES, Notification, Project, ProjectAccess, ProjectInvitation, User
+from accounts.models import ACCESS_IMPLIES, ApiToken, Notification, Project, ProjectAccess, ProjectInvitation, User
 from accounts.tasks import notification_emails_send_task
 
 __all__ = [
-    "email_verified", "notification_send", "notifications_mark_read", "project_create", "project_share",
+    "API_TOKEN_PREFIX", "api_token_create", "api_token_revoke", "api_token_user", "email_verified",
+    "notification_send", "notifications_mark_read", "project_create", "project_share",
     "project_share_with_email", "project_unshare", "project_unshare_email", "user_assign_role",
     "user_grant_signup_role", "user_setup_defaults",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
@@ -183,3 +191,71 @@ def _grant(project: Project, level: ProjectAccess, *, user=None, group=None) -> 
 def _revoke_all(project: Project, *, user=None, group=None) -> None:
     for perm in ProjectAccess:
         remove_perm(f"accounts.{perm.value}", user or group, project)
+
+
+# --- personal API tokens ----------------------------------------------------------------------------------------
+
+API_TOKEN_PREFIX = "spl_"  # says what a leaked string is (secret scanners match on it) and which header it goes in
+_SHOWN_PREFIX_LENGTH = len(API_TOKEN_PREFIX) + 6  # 6 of 43 random characters: still about 220 secret bits
+_TOKEN_MAX_LENGTH = 100  # what api_token_create makes is 47 characters; longer is not one, and is not hashed
+_LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _token_hash(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+@sensitive_variables()  # a failure's error report shows none of its variables: the plaintext is one
+@transaction.atomic
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for `user` and its plaintext, which is shown to them once and kept nowhere (only its hash is).
+    Raises ValidationError when the name is empty, too long, or that of one of their tokens in use."""
+    name = " ".join(name.split())
+    max_length = ApiToken._meta.get_field("name").max_length
+    if not name:
+        raise ValidationError("Name the token after what will use it, e.g. “Billing sync”.")
+    if len(name) > max_length:
+        raise ValidationError(f"Use at most {max_length} characters for the name.")
+    taken = ValidationError(f"You already have a token named “{name}”: choose another name, or revoke that one.")
+    if ApiToken.objects.filter(user=user, name__iexact=name, revoked_at__isnull=True).exists():
+        raise taken
+    plaintext = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    try:
+        with transaction.atomic():
+            token = ApiToken.objects.create(user=user, name=name, token_hash=_token_hash(plaintext),
+                                            prefix=plaintext[:_SHOWN_PREFIX_LENGTH])
+    except IntegrityError:  # the same name, made a moment ago in another request
+        raise taken from None
+    logger.info("API token %s (%s…) created for user %s", token.pk, token.prefix, user.pk)
+    return token, plaintext
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, acting_user: User) -> ApiToken:
+    """Revoke the token: the next request that presents it gets 401. Only its owner (or a superuser) may; revoking
+    a revoked token changes nothing."""
+    if token.user_id != acting_user.pk and not acting_user.is_superuser:
+        raise PermissionDenied("Only its owner can revoke an API token.")
+    now = timezone.now()
+    if ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=now):
+        token.revoked_at = now
+        logger.info("API token %s (%s…) of user %s revoked by user %s", token.pk, token.prefix, token.user_id,
+                    acting_user.pk)
+    else:
+        token.refresh_from_db(fields=["revoked_at"])
+    return token
+
+
+@sensitive_variables()
+def api_token_user(raw: str) -> User | None:
+    """The active person `raw` (a presented token) acts as, or None for an unknown or revoked token or an inactive
+    owner. Marks the token used, at most once a minute: a busy caller does not write on every request."""
+    if not raw or len(raw) > _TOKEN_MAX_LENGTH or not raw.startswith(API_TOKEN_PREFIX):
+        return None
+    token = ApiToken.objects.select_related("user").filter(token_hash=_token_hash(raw), revoked_at__isnull=True).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at >= _LAST_USED_EVERY:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,4 +1,5 @@
-"""Projects (list, create, removing access), profile, a person's notifications and the error pages. A project's
+"""Projects (list, create, removing access), profile and personal API tokens, a person's notifications and the
+error pages. A project's
 page, which shows every app's part of it, and the home page are above the apps, in config.views."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import roles, services
 from accounts.access import MissingPrivilege, privilege_name, privilege_required
 from accounts.forms import ProfileForm, ProjectForm
-from accounts.models import ProjectAccess
+from accounts.models import ApiToken, ProjectAccess
 from accounts.selectors import notifications_for_user, project_for_user_or_404, projects_for_user
 from config.converters import parse_id
 
@@ -80,7 +81,45 @@ def profile(request):
         form.save()
         messages.success(request, "Profile saved.")
         return redirect("profile")
-    return render(request, "accounts/profile.html", {"form": form, "roles": request.user.groups.order_by("name")})
+    return _profile_page(request, form=form)
+
+
+def _profile_page(request, *, form: ProfileForm | None = None, **context):
+    """The profile page, with the person's API tokens in use (their own only: a token acts as them)."""
+    tokens = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True).order_by("-created_at", "-pk")
+    return render(request, "accounts/profile.html", {
+        "form": form or ProfileForm(instance=request.user), "roles": request.user.groups.order_by("name"),
+        "api_tokens": tokens, **context,
+    })
+
+
+# --- personal API tokens: the signed-in person's own; someone else's id is a 404 ---------------------------
+
+
+@login_required
+@require_POST
+def api_token_create(request):
+    """Make a token and show it on the profile page, this once: the answer is not redirected (a redirect would
+    need the plaintext kept somewhere until the next page) and no cache keeps it."""
+    name = request.POST.get("name", "")
+    try:
+        token, plaintext = services.api_token_create(user=request.user, name=name)
+    except ValidationError as exc:
+        return _profile_page(request, token_name=name[:200], token_error=" ".join(exc.messages))
+    response = _profile_page(request, new_token=token, new_token_plaintext=plaintext)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def api_token_revoke(request, pk: int):
+    """GET asks to confirm; POST revokes, and programs that send the token get 401 from then on."""
+    token = get_object_or_404(ApiToken.objects.filter(user=request.user, revoked_at__isnull=True), pk=pk)
+    if request.method == "POST":
+        services.api_token_revoke(token=token, acting_user=request.user)
+        messages.success(request, f"Revoked “{token.name}”: programs that send it are refused from now on.")
+        return redirect("profile")
+    return render(request, "accounts/api_token_revoke.html", {"token": token})
 
 
 # --- notifications: the signed-in person's own; someone else's are neither listed nor touched --------------

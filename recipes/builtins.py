@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from connections.catalog import Icon, InputField, OutputField, UnknownOperation
 from connections.catalog.app_slot import AppSlot
+from recipes.runtime.masking import secret_name
 
 __all__ = [
     "CALL_FIELD_TYPES", "RECIPE_FUNCTION", "RETURN_RESULT", "SCHEDULER", "BuiltinApp", "BuiltinOperation",
@@ -145,6 +146,11 @@ def call_fields_clean(fields: list) -> list[dict]:
             raise ValueError(f"“{name[:50]}” is not a field name: letters, digits and _, starting with a letter.")
         if name in seen:
             raise ValueError(f"The field “{name}” is declared twice.")
+        if secret_name(name):
+            # A job keeps no secret: what arrives under such a name is masked in its records, and its steps read
+            # those records, so the value would reach them as ••••••.
+            raise ValueError(f"“{name}” is named like a secret, and Splice masks such values in jobs, so steps could "
+                             "not use it. Give it another name, or keep the secret in a connection.")
         seen.add(name)
         field_type = item.get("type", "string")
         if field_type not in CALL_FIELD_TYPES:

@@ -39,15 +39,16 @@ def job_finished_notify(job_id: int) -> None:
 
 
 def job_wait(job_id: int, timeout: float) -> Job:
-    """The job, once finished or after `timeout` seconds (whichever comes first)."""
+    """The job, once finished or after `timeout` seconds (whichever comes first). A wake-up that finds it
+    unfinished (word left by an earlier job of the same id, in a database restored or recreated) waits on."""
     deadline = time.monotonic() + timeout
     if settings.REDIS_URL:
-        job = Job.objects.get(pk=job_id)
-        if not job.finished:
-            remaining = max(0.0, deadline - time.monotonic())
-            _redis().blpop([_KEY.format(job_id)], timeout=max(remaining, 0.01))
+        while True:
             job = Job.objects.get(pk=job_id)
-        return job
+            remaining = deadline - time.monotonic()
+            if job.finished or remaining <= 0:
+                return job
+            _redis().blpop([_KEY.format(job_id)], timeout=max(remaining, 0.01))
     pause = 0.005
     while True:
         job = Job.objects.get(pk=job_id)
