@@ -21,7 +21,6 @@ few indexed queries, and the job one insert.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -34,6 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.api_auth import api_error, api_response, api_token_required
 from accounts.models import ProjectAccess
 from recipes.models import Recipe
+from recipes.runtime.bodies import BodyRefused, json_body
 from recipes.runtime.jobs import job_create
 from recipes.runtime.models import Job
 from recipes.runtime.selectors import jobs_for_user
@@ -42,7 +42,6 @@ from recipes.selectors import recipes_for_user
 
 __all__ = ["CallRefused", "api_job", "api_not_found", "call_inputs", "recipe_call"]
 
-MAX_DEPTH = 64  # nesting of an input's JSON: deeper is no program's data, and costs every reader of the job
 _IDEMPOTENCY_KEY_MAX = 100
 _TYPE_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
                "object": "a JSON object", "array": "a JSON array"}
@@ -121,55 +120,12 @@ def _json_type(value: Any) -> str:
 def _parse(body: bytes) -> dict:
     """The body as a JSON object that PostgreSQL can keep; raises CallRefused (400) saying what is wrong."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
-    except UnicodeDecodeError:
-        raise _malformed("The body is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise _malformed(f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
-    except RecursionError:
-        raise _malformed(f"The body is nested more than {MAX_DEPTH} levels deep.") from None
-    except ValueError as exc:
-        raise _malformed(f"The body is not JSON Splice can keep: {exc}.") from None
+        payload = json_body(body)
+    except BodyRefused as exc:
+        raise _malformed(str(exc)) from None
     if not isinstance(payload, dict):
         raise _malformed("The body must be a JSON object of the recipe's inputs, like {\"name\": \"value\"}.")
-    problem = _unstorable(payload)
-    if problem:
-        raise _malformed(f"The body is not JSON Splice can keep: {problem}.")
     return payload
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is too large")
-    return value
-
-
-def _unstorable(payload: Any) -> str:
-    """What PostgreSQL's jsonb refuses in the payload (a NUL character, a lone surrogate), or nesting deeper than
-    MAX_DEPTH; "" when there is none. Walked without recursion."""
-    pending = [(payload, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            return f"it is nested more than {MAX_DEPTH} levels deep"
-        if isinstance(value, dict):
-            pending.extend((key, depth) for key in value)
-            pending.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            pending.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str):
-            if "\x00" in value:
-                return "a string holds a NUL character (\\u0000)"
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return "a string holds a lone surrogate (\\ud800–\\udfff)"
-    return ""
 
 
 def _malformed(message: str) -> CallRefused:

@@ -9,13 +9,10 @@ or array 400. Neither the body nor a secret is ever logged.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
@@ -27,6 +24,7 @@ from connections.credentials import connection_secret_values, open_secret_settin
 from connections.models import Connection
 from recipes.builtins import operation_for
 from recipes.models import Recipe, Step
+from recipes.runtime.bodies import BodyRefused, json_body
 from recipes.runtime.jobs import job_create
 from recipes.runtime.masking import Masker
 from recipes.runtime.models import Job
@@ -39,7 +37,6 @@ __all__ = ["Delivery", "Listener", "WebhookRefused", "recipe_webhook", "trigger_
 logger = logging.getLogger(__name__)
 
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")  # what webhook_token_regenerate makes, with room to spare
-MAX_DEPTH = 64  # nesting of the body's JSON: deeper is no app's payload, and costs every reader of the job
 _READ_CHUNK = 64 * 1024
 
 
@@ -131,72 +128,17 @@ def trigger_data(trigger: Trigger, payload: dict | list) -> dict:
     return {"body": payload}
 
 
-def _parse(body: bytes) -> dict | list:
+def _parse(body: bytes):
     """The body as a JSON object or array; raises WebhookRefused (400) saying what is wrong with it."""
     if not body.strip():
         raise _malformed("The body is empty: send a JSON object or array.")
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except UnicodeDecodeError:
-        raise _malformed("The body is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise _malformed(f"The body is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
-    except (ValueError, RecursionError) as exc:
-        raise _malformed(f"The body is not JSON Splice can keep: {_reason(exc)}.") from None
+        payload = json_body(body)
+    except BodyRefused as exc:
+        raise _malformed(str(exc)) from None
     if not isinstance(payload, dict | list):
         raise _malformed("The body must be a JSON object or array.")
-    problem = _unstorable(payload)
-    if problem:
-        raise _malformed(f"The body is not JSON Splice can keep: {problem}.")
     return payload
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is too large")
-    return value
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, RecursionError):
-        return f"it is nested more than {MAX_DEPTH} levels deep"
-    return str(exc).split("\n")[0][:200] or "a value cannot be read"
-
-
-def _unstorable(payload: Any) -> str:
-    """What PostgreSQL's jsonb would refuse in the payload (a NUL character, a lone surrogate) or what is nested
-    too deep; "" when nothing is. Walked without recursion, so no depth can overflow the stack."""
-    pending = [(payload, 1)]
-    while pending:
-        value, depth = pending.pop()
-        if depth > MAX_DEPTH:
-            return f"it is nested more than {MAX_DEPTH} levels deep"
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if problem := _bad_text(key):
-                    return problem
-                pending.append((item, depth + 1))
-        elif isinstance(value, list):
-            pending.extend((item, depth + 1) for item in value)
-        elif isinstance(value, str) and (problem := _bad_text(value)):
-            return problem
-    return ""
-
-
-def _bad_text(text: str) -> str:
-    if "\x00" in text:
-        return "a string holds a NUL character (\\u0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "a string holds a lone surrogate (\\ud800–\\udfff)"
-    return ""
 
 
 def _malformed(message: str) -> WebhookRefused:
