@@ -14,7 +14,7 @@ __all__ = ["RefuseNulCharactersMiddleware"]
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Paths for programs that read their raw body themselves, each under a size limit of its own (a webhook's is
 # SPLICE_WEBHOOK_MAX_BYTES): parsing it as a form here would read up to Django's larger upload limit first.
-_RAW_BODY_PATHS = ("/hooks/", "/api/")
+_RAW_BODY_PATHS = ("/hooks/", "/api/", "/workbot/")
 MESSAGE = "The request contains a NUL character (%00), which Splice never accepts. Remove it and try again."
 
 

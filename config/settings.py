@@ -53,6 +53,8 @@ INSTALLED_APPS = [
     "connections",
     "recipes",
     "demo",  # above the apps: Demo CRM and the demo loader (load_demo)
+    "ninja",  # serves the API docs' own scripts (no CDN)
+    "api",  # the REST API at /api/v1/, above the apps it serves
 ]
 
 MIDDLEWARE = [
@@ -331,3 +333,13 @@ SPLICE_TRIGGER_AUTH_FAILURE_LIMIT = env_int("SPLICE_TRIGGER_AUTH_FAILURE_LIMIT",
 SPLICE_WEBHOOK_MAX_BYTES = env_int("SPLICE_WEBHOOK_MAX_BYTES", 1024 * 1024)
 # A synchronous call of a callable recipe answers within this many seconds, else 202 with the job to poll.
 SPLICE_CALL_TIMEOUT = env_float("SPLICE_CALL_TIMEOUT", 30.0)
+
+# --- Runtime user connections ---
+# A "connect your account" link for one person, one parent connection and one recipe is valid this many hours.
+SPLICE_RUNTIME_CONNECT_LINK_HOURS = env_int("SPLICE_RUNTIME_CONNECT_LINK_HOURS", 24)
+# Workbot: Slack's signing secret for the chat-command endpoint (empty: the endpoint answers 404).
+SPLICE_SLACK_SIGNING_SECRET = env_str("SPLICE_SLACK_SIGNING_SECRET", "")
+
+# --- REST API (/api/v1/) ---
+# Requests per token per minute; past it the API answers 429 with Retry-After.
+SPLICE_API_RATE_LIMIT = env_int("SPLICE_API_RATE_LIMIT", 600)

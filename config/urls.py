@@ -20,10 +20,12 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("accounts.urls")),
     path("connections/", include("connections.urls")),
+    path("", include("connections.runtime_urls")),  # My connections and the runtime user connect links
     path("recipes/", include("recipes.urls")),
     path("", include("recipes.job_urls")),  # a recipe's, a project's and every job the person may see
     path("hooks/", include("recipes.hook_urls")),  # webhook triggers: /hooks/<token>/
-    path("api/v1/", include("recipes.api_urls")),  # callable recipes, for programs with a personal API token
+    path("api/v1/", include("api.urls")),  # the REST API, for programs with a personal API token
+    path("workbot/", include("recipes.workbot_urls")),  # chat commands (Slack slash commands)
     path("demo-crm/", include("demo.urls")),  # answers only while SPLICE_DEMO_APP is on
     path("admin/", admin.site.urls),
 ]

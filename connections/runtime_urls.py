@@ -1,0 +1,3 @@
+"""Runtime user connections: a person's own connections and the links that make them."""
+
+urlpatterns: list = []
