@@ -7,9 +7,10 @@ from django.shortcuts import get_object_or_404
 from guardian.shortcuts import get_groups_with_perms, get_objects_for_user, get_users_with_perms
 
 from accounts.models import Notification, Project, ProjectAccess
+from config.converters import parse_id
 
 __all__ = ["notifications_for_user", "notifications_unread_count", "project_for_user_or_404", "project_members",
-           "projects_for_user"]
+           "project_preselected", "projects_for_user"]
 
 
 def projects_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> QuerySet[Project]:
@@ -33,6 +34,22 @@ def projects_for_user(user, access: ProjectAccess = ProjectAccess.VIEW) -> Query
 def project_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Project:
     """The project, or a 404 that does not tell a project the user cannot access from a missing one."""
     return get_object_or_404(projects_for_user(user, access), pk=pk)
+
+
+def project_preselected(user, projects: QuerySet[Project], came_from=None) -> Project | None:
+    """The project a form should offer first: the one the person came from (a project page, a recipe's editor),
+    else their default (personal) project, else their own personal one, else the first they may use.
+
+    `projects` are the choices the form offers (already limited by access); `came_from` is a project id from the
+    request, trusted only when it is among them.
+    """
+    for candidate in (parse_id(came_from), getattr(user, "default_project_id", None)):
+        if candidate is not None:
+            found = next((p for p in projects if p.pk == candidate), None)
+            if found is not None:
+                return found
+    personal = next((p for p in projects if p.is_personal and p.created_by_id == user.pk), None)
+    return personal or next(iter(projects), None)
 
 
 def project_members(project: Project) -> dict:
