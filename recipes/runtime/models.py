@@ -46,6 +46,8 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     recommendations = models.JSONField(default=list, blank=True)
+    action_url = models.CharField(max_length=500, blank=True,
+                                  help_text="A path in Splice the error asks someone to follow (connect their account).")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
