@@ -3,6 +3,7 @@ have expired, so every one of those refreshes first) by 2 Celery worker processe
 127.0.0.1; compared with a bare Python client making the same requests with the same concurrency.
 
     .venv/bin/python benchmarks/health_sweep.py [--connections 10000] [--concurrency 2] [--latency-ms 0]
+        [--children-per-parent 0]
 
 The sweep is the real one: the `splice.health.sweep` task through the broker (Redis when REDIS_URL is set,
 else the embedded transport) to two `celery worker --pool threads --concurrency C` processes; each check task
@@ -20,7 +21,10 @@ all that differs between the two is what Splice does around the requests, which 
 statements, including the new tokens' write, which is stored before the token is used; reading specs and
 credentials). --latency-ms makes the app slower, like an API on the internet (~100 ms), which brings the
 ratio close to 1. The whole run takes about a minute on a 2-core machine, whose other tenants make single
-runs vary by ±10%. The database is thrown away at the end: a temporary PostgreSQL database `splice_bench`
+runs vary by ±10%. With --children-per-parent K, K of every K+1 connections are runtime user connections of
+the one before them (their parent), each owned by another of 10 000 people: `--connections 100000
+--children-per-parent 4` is the runtime-user case, whose cost per check should stay within 10% of the cost at
+10 000. The database is thrown away at the end: a temporary PostgreSQL database `splice_bench`
 when DATABASE_URL points at PostgreSQL, else a SQLite file in a temporary folder.
 """
 
@@ -48,6 +52,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="threads per worker process (default 2)")
     parser.add_argument("--latency-ms", type=float, default=0,
                         help="how long the app server takes to answer (default 0; an API on the internet takes ~100)")
+    parser.add_argument("--children-per-parent", type=int, default=0,
+                        help="runtime user connections per shared one, among the --connections (e.g. 4)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # run as the app server
     parser.add_argument("--port-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -151,9 +157,25 @@ class AppServer:
 # --- the connections -----------------------------------------------------------------------------
 
 
-def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
-    """`count` connected connections, a third of each kind, in bulk. Returns what the bare client sends for
-    each: (kind, credential)."""
+PEOPLE = 10_000
+
+
+def make_people(count: int) -> list[int]:
+    """Ids of `count` people who own runtime user connections (no password: they never sign in here)."""
+    from django.contrib.auth.hashers import make_password
+
+    from accounts.models import User
+
+    unusable = make_password(None)
+    User.objects.bulk_create([User(email=f"person{p:05}@example.com", password=unusable) for p in range(count)],
+                             batch_size=2000)
+    return list(User.objects.filter(email__startswith="person").order_by("pk").values_list("pk", flat=True))
+
+
+def make_connections(count: int, base_url: str, children_per_parent: int = 0) -> list[tuple[str, str]]:
+    """`count` connected connections, a third of each kind, in bulk; with children, each parent is followed by
+    its runtime user connections of the same kind. Returns what the bare client sends for each: (kind,
+    credential)."""
     from datetime import timedelta
 
     from django.contrib.auth.models import Group
@@ -173,9 +195,11 @@ def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
                          acting_user=user, is_default=True, endpoints=[f"{base_url}/authorize", f"{base_url}/token"])
     origin = origin_of(base_url)
     now = timezone.now()
+    people = make_people(PEOPLE) if children_per_parent else []
+    family = children_per_parent + 1
     rows, plan = [], []
     for i in range(count):
-        kind = ("basic", "bearer", "oauth2")[i % 3]
+        kind = ("basic", "bearer", "oauth2")[(i // family) % 3]
         settings = {"base_url": base_url}
         if kind == "oauth2":
             settings |= {"authorize_url": f"{base_url}/authorize", "token_url": f"{base_url}/token"}
@@ -195,7 +219,15 @@ def make_connections(count: int, base_url: str) -> list[tuple[str, str]]:
             row.access_token_expires_at = now - timedelta(minutes=5)  # every one refreshes first
             plan.append((kind, f"rt-{i}"))
         rows.append(row)
-    Connection.objects.bulk_create(rows, batch_size=1000)
+    if children_per_parent:
+        # Parents first, so their ids exist when their children point at them.
+        Connection.objects.bulk_create(rows[::family], batch_size=1000)
+        for i, row in enumerate(rows):
+            if i % family:
+                row.parent, row.owner_id = rows[i - i % family], people[i % PEOPLE]
+        Connection.objects.bulk_create([row for i, row in enumerate(rows) if i % family], batch_size=1000)
+    else:
+        Connection.objects.bulk_create(rows, batch_size=1000)
     return plan
 
 
@@ -325,7 +357,7 @@ def main() -> int:
         print(f"{args.connections} connections; {database.label}; app server {base_url} answering in "
               f"{args.latency_ms:g} ms; {WORKERS} workers × {args.concurrency} threads", flush=True)
         started = time.perf_counter()
-        plan = make_connections(args.connections, base_url)
+        plan = make_connections(args.connections, base_url, args.children_per_parent)
         print(f"made the connections in {time.perf_counter() - started:.1f} s", flush=True)
 
         bare_per_s, bare_cpu_ms = bare_client(plan, base_url, threads)
