@@ -18,6 +18,7 @@ from connections.catalog.app_slot import AppSlot
 
 __all__ = [
     "AuditEvent",
+    "ConnectLinkUse",
     "Connection",
     "ConnectionCheck",
     "ConnectionHealth",
@@ -40,6 +41,7 @@ class Connection(models.Model):
         INSUFFICIENT_PERMISSIONS = "insufficient_permissions", "Insufficient permissions"
         UNREACHABLE = "unreachable", "App unreachable"
         ADDRESS_REFUSED = "address_refused", "Address not allowed"
+        CREDENTIALS_UNREADABLE = "credentials_unreadable", "Splice cannot open the stored credentials"
 
     class Environment(models.TextChoices):
         PRODUCTION = "production", "Production"
@@ -80,6 +82,8 @@ class Connection(models.Model):
     parent = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="personal_connections"
     )
+    last_used_at = models.DateTimeField(null=True, blank=True,
+                                        help_text="When a job last ran on it (a person's own connection).")
 
     # Health
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NOT_CONNECTED)
@@ -87,6 +91,9 @@ class Connection(models.Model):
     error_message = models.TextField(blank=True)
     error_since = models.DateTimeField(null=True, blank=True)
     authorized_at = models.DateTimeField(null=True, blank=True)
+    pending_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Made by the wizard and not yet authorized: hidden from lists, removed after this time.")
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(null=True, blank=True, help_text="First of the current transient failures.")
@@ -129,6 +136,9 @@ class Connection(models.Model):
                 name="connection_name_unique_in_project",
                 violation_error_message="A connection with this name already exists in this project.",
             ),
+            # A person has one runtime user connection per shared (parent) connection.
+            models.UniqueConstraint(fields=["owner", "parent"], condition=models.Q(owner__isnull=False),
+                                    name="connection_one_child_per_person"),
         ]
         indexes = [
             # The connections page: counting and sorting by name what a user can see reads this index alone.
@@ -140,6 +150,10 @@ class Connection(models.Model):
             models.Index(fields=["status", "project", "owner"], name="connection_attention_idx"),
             # The connections page's "Expiring soon" notice.
             models.Index(fields=["status", "refresh_token_expires_at"], name="connection_expiry_idx"),
+            # "My connections": a person's own connections by name; everyone's, for those who manage them.
+            models.Index(fields=["owner", "name", "id"], name="connection_owner_idx"),
+            models.Index(fields=["name", "id"], condition=models.Q(owner__isnull=False),
+                         name="connection_personal_idx"),
         ]
         # Privileges with the names people see in admin (Django's "Can add connection" reads poorly).
         default_permissions = ()
@@ -151,6 +165,7 @@ class Connection(models.Model):
             ("test_connection", "Test connections"),
             ("manage_connectors", "Manage connectors"),
             ("view_auditlog", "View audit log"),
+            ("manage_runtime_connections", "Manage runtime user connections"),
         ]
 
     def __str__(self) -> str:
@@ -270,6 +285,7 @@ class AuditEvent(models.Model):
         DELETED = "deleted", "Deleted"
         BOUND = "bound", "Bound to a recipe"
         UNBOUND = "unbound", "Unbound from a recipe"
+        FIRST_USED = "first_used", "First used by a job"
 
     connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="audit_events")
@@ -293,6 +309,22 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()}: {self.connection_name}"
+
+
+class ConnectLinkUse(models.Model):
+    """A runtime user connect link that has served (connections.runtime_users): the link itself is signed and
+    stored nowhere, so its nonce is kept here to make it single use."""
+
+    nonce = models.CharField(max_length=64, unique=True)
+    person = models.ForeignKey(conf.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    parent = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Connect link used by {self.person_id} for {self.parent_id}"
 
 
 class CustomConnector(models.Model):

@@ -48,15 +48,18 @@ SORTS = {
 
 
 def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW, *,
-                         projects: Collection[Project] | None = None) -> QuerySet[Connection]:
+                         projects: Collection[Project] | None = None,
+                         include_pending: bool = False) -> QuerySet[Connection]:
     """Shared connections in the projects where the user has `access` (personal ones are their owners').
 
     A page that has already read those projects (`projects_for_user(user, access)`, for its project filter) passes
     them: a list of ids is cheaper to build than guardian's nested permission subqueries, and plans better.
+    A connection the wizard made and nobody has authorized yet (pending) is left out unless `include_pending`.
     """
     in_projects = (Q(project__in=[project.pk for project in projects]) if projects is not None
                    else Q(project__in=projects_for_user(user, access)))
-    return Connection.objects.filter(in_projects, _shared_or_own(user))
+    queryset = Connection.objects.filter(in_projects, _shared_or_own(user))
+    return queryset if include_pending else queryset.filter(pending_until__isnull=True)
 
 
 def _shared_or_own(user) -> Q:
@@ -71,9 +74,18 @@ def _shared_or_own(user) -> Q:
 
 
 def connection_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Connection:
+    """The connection if the user may see it (pending ones too: the wizard's authorize step and the OAuth callback
+    find those). A person's own runtime user connection is theirs wherever its project is; others' are seen by
+    those with "Manage runtime user connections" and access to the project. Anything else is a 404."""
     from django.shortcuts import get_object_or_404
 
-    return get_object_or_404(connections_for_user(user, access).select_related("project"), pk=pk)
+    visible = connections_for_user(user, access, include_pending=True)
+    if user.is_authenticated:
+        own = Q(owner=user)
+        if user.has_perm("connections.manage_runtime_connections"):
+            own |= Q(owner__isnull=False, project__in=projects_for_user(user, access))
+        visible = Connection.objects.filter(Q(pk__in=visible.values("pk")) | own)
+    return get_object_or_404(visible.select_related("project"), pk=pk)
 
 
 def attach_usage(connections: list[Connection]) -> list[Connection]:
@@ -95,6 +107,8 @@ class ConnectionFilters:
     status: str = ""
     environment: str = ""
     sort: str = "name"
+    # Runtime user connections (a person's own, made from a shared one) are listed only when asked for.
+    personal: bool = False
 
     @classmethod
     def from_query(cls, params) -> ConnectionFilters:
@@ -110,11 +124,12 @@ class ConnectionFilters:
             status=status if status in {*Connection.Status.values, "attention"} else "",
             environment=environment if environment in Connection.Environment.values else "",
             sort=sort if sort in SORTS else "name",
+            personal=params.get("personal", "") == "1",
         )
 
     @property
     def active(self) -> bool:
-        return bool(self.q or self.project or self.app or self.status or self.environment)
+        return bool(self.q or self.project or self.app or self.status or self.environment or self.personal)
 
 
 # What a row of the connections page shows (Connection.app_slot reads the slot); the rest stays in the database.
@@ -140,6 +155,8 @@ def connections_page(visible: QuerySet[Connection], filters: ConnectionFilters, 
 
 
 def _filtered(queryset: QuerySet[Connection], filters: ConnectionFilters) -> QuerySet[Connection]:
+    if not filters.personal:
+        queryset = queryset.filter(owner__isnull=True)
     if filters.q:
         queryset = queryset.filter(Q(name__icontains=filters.q) | Q(identity__icontains=filters.q))
     if filters.project:
@@ -278,14 +295,18 @@ def health_summary_for_user(user) -> HealthSummary:
     reasons = dict(mine.filter(status=Connection.Status.ERROR).order_by().values_list("error_reason")
                    .annotate(n=Count("pk")))
     task = PeriodicTask.objects.filter(task="splice.health.sweep").select_related("interval", "crontab").first()
+    # Beat writes the task's last run only when it syncs (every few minutes, never before its first run); the sweep
+    # records its own runs, so the later of the two is the last run.
+    last_sweep = HealthSweep.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
+    started = [moment for moment in (task and task.last_run_at, last_sweep and last_sweep.started_at) if moment]
     next_at = None
-    if task is not None and task.enabled and task.last_run_at:
-        next_at = timezone.now() + task.schedule.remaining_estimate(task.last_run_at)
+    if task is not None and task.enabled and started:
+        next_at = timezone.now() + task.schedule.remaining_estimate(max(started))
     return HealthSummary(
         by_status=[(label, statuses.get(value, 0)) for value, label in Connection.Status.choices],
         by_reason=[(label, reasons.get(value, 0)) for value, label in Connection.ErrorReason.choices],
         oldest_failures=list(connections_needing_attention(mine, limit=10)),
-        last_sweep=HealthSweep.objects.filter(finished_at__isnull=False).order_by("-finished_at").first(),
+        last_sweep=last_sweep,
         running_sweep=HealthSweep.objects.filter(running=True).first(),
         schedule_enabled=bool(task and task.enabled),
         next_sweep_at=next_at,

@@ -14,7 +14,15 @@ from django.urls import reverse
 
 from connections.catalog.app_slot import AppSlot
 from connections.models import Connection
-from recipes.builtins import NEW_CALL, RECIPE_FUNCTION, RETURN_RESULT, app_for, needs_connection, operation_for
+from recipes.builtins import (
+    NEW_CALL,
+    RECIPE_FUNCTION,
+    RETURN_RESULT,
+    app_for,
+    builtin_design_problems,
+    needs_connection,
+    operation_for,
+)
 from recipes.models import ConnectionBinding, Recipe, Step
 from recipes.pills import PILL_RE, unresolved_pills
 from recipes.runtime.triggers import schedule_of
@@ -55,7 +63,13 @@ def design_time_errors(recipe: Recipe, *, steps: Iterable[Step] | None = None,
         app_name = app.label
         binding = by_app.get(app)
         connect = f"{editor}#connection-{app.connector_key}-{app.slot}"
-        if binding is None or (binding.connection is None and not binding.runtime_user):
+        if binding is not None and binding.connection is None and binding.runtime_user:
+            errors.append(DesignError(
+                "runtime_user_no_parent", f"{app_name} runs on each caller's own connection, which is made from the "
+                f"recipe's: connect a shared {app_name} connection (it also supplies pick lists while you edit).",
+                tuple(positions), f"Connect {app_name}", connect))
+            continue
+        if binding is None or binding.connection is None:
             errors.append(DesignError("no_connection", f"{app_name} has no connection. Connect to {app_name} to "
                                       "configure its steps.", tuple(positions), f"Connect {app_name}", connect))
             continue
@@ -79,6 +93,8 @@ def design_time_errors(recipe: Recipe, *, steps: Iterable[Step] | None = None,
                 "workbot recipes can use.", tuple(positions), "Use the shared connection", connect))
 
     errors.extend(_kind_errors(recipe, steps, editor))
+    errors.extend(DesignError(p.code, p.message, p.steps, p.fix_label, f"{editor}#step-{p.steps[0]}")
+                  for p in builtin_design_problems(recipe, steps))
     available: dict[str, list[str]] = {}
     for step in steps:
         at_step = f"{editor}#step-{step.position}"

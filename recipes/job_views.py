@@ -9,12 +9,13 @@ nothing runs: no script of the page's own, which the Content Security Policy wou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
@@ -22,12 +23,11 @@ from accounts.access import privilege_required
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import project_for_user_or_404, projects_for_user
 from connections.catalog.app_slot import AppSlot
-from connections.models import Connection
-from connections.services import connection_test
-from connections.status import CheckOutcome
+from connections.runtime_users import may_manage_others
 from recipes.builtins import app_for
-from recipes.models import ConnectionBinding, Recipe
+from recipes.models import Recipe
 from recipes.runtime import jobs as job_services
+from recipes.runtime.jobs import ConnectionFailure
 from recipes.runtime.models import Job, JobStep
 from recipes.runtime.selectors import (
     ACTIVE,
@@ -99,15 +99,6 @@ def _render(request, template: str, context: dict, status: int = 200):
 # --- one job ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConnectionFailure:
-    """A connection of the recipe whose test failed, so a re-run did not start."""
-
-    app: str
-    connection: Connection | None  # None: one in a project the person cannot see
-    outcome: CheckOutcome
-
-
 @privilege_required("recipes.view_recipe")
 def job_detail(request, pk: int):
     return _job_page(request, job_for_user_or_404(request.user, pk))
@@ -120,9 +111,18 @@ def _job_page(request, job: Job, *, blocked: list[ConnectionFailure] = ()):
     # in a project they cannot see is not named at all (as on the recipe's page).
     visible = visible_connection_ids(user, (step.connection for step in steps))
     may_open = user.has_perm("connections.view_connection")
-    rows = [{"step": step, "app": _step_app_label(step), "connection_hidden": bool(step.connection_id)
-             and step.connection_id not in visible, "link": may_open and step.connection_id in visible}
-            for step in steps]
+    # A person's own (runtime user) connection opens on its owner's "My connections" page, for them and for those
+    # who manage everyone's.
+    manages = may_manage_others(user)
+    rows = []
+    for step in steps:
+        child = step.connection if step.connection_id and step.connection.owner_id else None
+        child_url = (reverse("my_connection_detail", args=[child.pk])
+                     if child is not None and (child.owner_id == user.pk or manages) else "")
+        rows.append({"step": step, "app": _step_app_label(step), "child_url": child_url,
+                     "connection_hidden": bool(step.connection_id) and not child_url
+                     and step.connection_id not in visible,
+                     "link": may_open and step.connection_id in visible and not child_url})
     can_rerun = (job.status == Job.Status.FAILED and user.has_perm("recipes.start_recipe")
                  and user.has_perm(f"accounts.{ProjectAccess.USE.value}", job.recipe.project))
     context = {
@@ -130,6 +130,8 @@ def _job_page(request, job: Job, *, blocked: list[ConnectionFailure] = ()):
         "resume_at": next((step for step in steps if step.status != JobStep.Status.SUCCEEDED), None),
         "reruns": list(job.reruns.order_by("-created_at", "-pk").only("pk", "status", "created_at")[:10]),
         "blocked": blocked,
+        # The link a failed job asks its person to follow (connect their own account) is theirs alone.
+        "action_for_me": bool(job.action_url) and job.run_as_id == user.pk,
     }
     template = "recipes/jobs/_job_live.html" if request.htmx else "recipes/jobs/job_detail.html"
     return _render(request, template, context)
@@ -172,19 +174,4 @@ def job_rerun(request, pk: int):
 
 def _connection_failures(request, recipe: Recipe) -> list[ConnectionFailure]:
     """Test each connection the recipe's actions use (what a re-run will call); the failures, in app order."""
-    apps = {step.app_slot for step in recipe.steps.filter(is_trigger=False)}
-    bindings = [binding for binding in ConnectionBinding.objects.filter(recipe=recipe, connection__isnull=False)
-                .select_related("connection").order_by("connector_key", "slot") if binding.app_slot in apps]
-    visible = visible_connection_ids(request.user, (binding.connection for binding in bindings))
-    failures, tested = [], set()
-    for binding in bindings:
-        connection = binding.connection
-        if connection.pk in tested:
-            continue
-        tested.add(connection.pk)
-        outcome = connection_test(connection=connection, acting_user=request.user, ip=request.META.get("REMOTE_ADDR"))
-        if not outcome.ok:
-            failures.append(ConnectionFailure(app=binding.app_slot.label,
-                                              connection=connection if connection.pk in visible else None,
-                                              outcome=outcome))
-    return failures
+    return job_services.job_rerun_blockers(recipe=recipe, acting_user=request.user, ip=request.META.get("REMOTE_ADDR"))

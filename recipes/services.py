@@ -330,6 +330,9 @@ def _unbind_audit(binding: ConnectionBinding, acting_user: User, connection: Con
 def binding_set_runtime_user(*, binding: ConnectionBinding, runtime_user: bool, acting_user: User) -> None:
     """Mark an app's binding as runtime user (each job uses the invoking person's own connection)."""
     _check_stopped(binding.recipe, "change its connections")
+    if runtime_user and not binding.recipe.allows_runtime_user:
+        raise ValidationError(f"“{binding.recipe.name}” is a standard recipe: only callable and Workbot recipes can "
+                              "run as the person who invokes them. Change its kind in its settings first.")
     if binding.runtime_user == runtime_user:
         return
     binding.runtime_user = runtime_user

@@ -3,6 +3,7 @@ lost (`jobs_recover`). Re-running a failed job starts a new one that keeps the s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +14,15 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
-from recipes.models import Recipe
+from connections.models import Connection
+from connections.services import connection_test
+from connections.status import CheckOutcome
+from recipes.models import ConnectionBinding, Recipe
 from recipes.runtime.masking import Masker
 from recipes.runtime.models import Job, JobStep
 
-__all__ = ["job_create", "job_enqueue", "job_rerun", "jobs_create", "jobs_prune", "jobs_recover"]
+__all__ = ["ConnectionFailure", "job_create", "job_enqueue", "job_rerun", "job_rerun_blockers", "jobs_create",
+           "jobs_prune", "jobs_recover"]
 
 
 def job_enqueue(job_ids: list[int], *, mark_sent: bool = True) -> None:
@@ -107,6 +112,38 @@ def job_rerun(*, job: Job, acting_user: User, from_start: bool = False) -> Job:
         JobStep.objects.bulk_create(kept)
     transaction.on_commit(lambda: job_enqueue([rerun.pk], mark_sent=False))
     return rerun
+
+
+@dataclass(frozen=True)
+class ConnectionFailure:
+    """A connection of the recipe whose test failed, so a re-run did not start."""
+
+    app: str
+    connection: Connection | None  # None: one in a project the person cannot see
+    outcome: CheckOutcome
+
+
+def job_rerun_blockers(*, recipe: Recipe, acting_user: User, ip: str | None = None) -> list[ConnectionFailure]:
+    """Test each connection the recipe's actions use (what a re-run will call); the failures, in app order. The
+    jobs page and the API's re-run refuse to start one while any fails."""
+    from recipes.selectors import visible_connection_ids
+
+    apps = {step.app_slot for step in recipe.steps.filter(is_trigger=False)}
+    bindings = [binding for binding in ConnectionBinding.objects.filter(recipe=recipe, connection__isnull=False)
+                .select_related("connection").order_by("connector_key", "slot") if binding.app_slot in apps]
+    visible = visible_connection_ids(acting_user, (binding.connection for binding in bindings))
+    failures, tested = [], set()
+    for binding in bindings:
+        connection = binding.connection
+        if connection.pk in tested:
+            continue
+        tested.add(connection.pk)
+        outcome = connection_test(connection=connection, acting_user=acting_user, ip=ip)
+        if not outcome.ok:
+            failures.append(ConnectionFailure(app=binding.app_slot.label,
+                                              connection=connection if connection.pk in visible else None,
+                                              outcome=outcome))
+    return failures
 
 
 def jobs_recover() -> int:

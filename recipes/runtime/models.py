@@ -28,6 +28,7 @@ class Job(models.Model):
         POLL = "poll", "New record"
         WEBHOOK = "webhook", "Webhook"
         CALL = "call", "API call"
+        WORKBOT = "workbot", "Chat command"
         RERUN = "rerun", "Re-run"
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
@@ -46,8 +47,9 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     recommendations = models.JSONField(default=list, blank=True)
-    action_url = models.CharField(max_length=500, blank=True,
-                                  help_text="A path in Splice the error asks someone to follow (connect their account).")
+    action_url = models.CharField(
+        max_length=500, blank=True,
+        help_text="A path in Splice the error asks someone to follow (connect their account).")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -65,6 +67,8 @@ class Job(models.Model):
             models.Index(fields=["recipe", "-created_at"], name="job_recipe_recent_idx"),
             models.Index(fields=["status", "created_at"], name="job_status_idx"),
             models.Index(fields=["created_at"], name="job_created_idx"),
+            # The jobs lists filtered by the person they ran as (runtime user connections).
+            models.Index(fields=["run_as", "-created_at"], name="job_run_as_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["recipe", "dedup_key"], condition=Q(dedup_key__isnull=False),

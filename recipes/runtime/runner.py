@@ -40,6 +40,7 @@ from connections.custom import custom_connectors_synced
 from connections.http import new_session
 from connections.models import Connection, ConnectionCheck
 from connections.problems import SEED_RECOMMENDATIONS, Kind, Verdict
+from connections.runtime_users import child_connection_for, child_used, connect_link_path, connect_message
 from connections.services import connection_record_outcome
 from connections.status import CheckOutcome
 from recipes.builtins import RETURN_RESULT, BuiltinOperation, operation_for
@@ -68,9 +69,10 @@ class RunOutcome:
 
 
 class _StepFailed(Exception):
-    def __init__(self, message: str, *, code: str, recommendations=()) -> None:
+    def __init__(self, message: str, *, code: str, recommendations=(), action_url: str = "") -> None:
         super().__init__(message)
         self.message, self.code, self.recommendations = message, code, list(recommendations)
+        self.action_url = action_url  # where the person the job ran as connects their own account
 
 
 def shared_session():
@@ -191,7 +193,7 @@ class _Run:
                 logger.info("Job %s of recipe %s failed at step %s: %s", self.job.pk, self.recipe.pk,
                             step.position, failure.code)
                 _finish(self.job, self.owner, Job.Status.FAILED, error=failure.message, code=failure.code,
-                        recommendations=failure.recommendations)
+                        recommendations=failure.recommendations, action_url=failure.action_url)
                 return RunOutcome()
             if outcome is not None:
                 return outcome
@@ -255,8 +257,13 @@ class _Run:
                                       duration_ms=result.duration_ms)
             reason = ("credentials changed or revoked" if verdict.kind == Kind.CREDENTIALS_INVALID
                       else "insufficient permissions")
-            self._step_failed(record, f"{connection.name}: {reason}. {message}", verdict.kind.value,
-                              SEED_RECOMMENDATIONS, output=answer, duration_ms=result.duration_ms)
+            action_url, ask = "", ""
+            if connection.owner_id is not None:  # a person's own connection: they re-authorize it themselves
+                action_url = self._connect_link(connection.parent_id)
+                ask = f" Re-authorize your {connection.app_slot.label} account, then re-run this job."
+            self._step_failed(record, f"{connection.name}: {reason}. {message}{ask}", verdict.kind.value,
+                              SEED_RECOMMENDATIONS, output=answer, duration_ms=result.duration_ms,
+                              action_url=action_url)
         if verdict.kind != Kind.TRANSIENT:
             self._step_failed(record, message, verdict.kind.value, verdict.recommendations, output=answer,
                               duration_ms=result.duration_ms)
@@ -308,20 +315,32 @@ class _Run:
             self.masked_for.add(connection.pk)
 
     def _runtime_user_connection(self, step: Step, binding: ConnectionBinding) -> Connection:
-        """The invoking person's own connection of that app (made from the recipe's): the work is done as them,
-        never as the recipe's connection."""
-        person = self.job.run_as
-        mine = None
-        if person is not None:
-            mine = Connection.objects.filter(owner=person, connector_key=binding.connector_key, slot=binding.slot,
-                                             **({"parent": binding.connection} if binding.connection_id else {})
-                                             ).order_by("-pk").first()
-        if mine is None:
-            who = person.email if person is not None else "the person who started this job"
-            self._fail_new(step, f"{step.app_slot.label} runs as the person who calls this recipe, and {who} has no "
-                                 "connection of their own for it yet: they connect it, then re-run this job.",
-                           "runtime_user_missing")
+        """The invoking person's own connection made from the recipe's (parent) one: the work is done as them,
+        never as the parent. Without one (or with one disconnected), the job stops before its first call and asks
+        exactly that person to connect, with a link only they can open."""
+        person, parent = self.job.run_as, binding.connection
+        if parent is None:
+            self._fail_new(step, f"{step.app_slot.label} has no connection in this recipe.", "no_connection")
+        if person is None:
+            self._fail_new(step, f"{step.app_slot.label} runs as the person who calls this recipe, and this job has "
+                                 "nobody it runs as.", "runtime_user_missing")
+        mine = child_connection_for(person, parent)
+        if mine is None or mine.status in _UNUSABLE:
+            again = "" if mine is None else f" (your connection is {mine.get_status_display().lower()})"
+            self._fail_new(step, f"{connect_message(parent)}{again} Then re-run this job.", "runtime_user_missing",
+                           recommendations=[f"Follow the link to connect your own {parent.app_slot.label} account "
+                                            f"({person.email}): the link works for you alone."],
+                           action_url=self._connect_link(parent.pk))
+        mine.parent = parent
+        child_used(connection=mine, person=person, job_id=self.job.pk)
         return mine
+
+    def _connect_link(self, parent_id: int | None) -> str:
+        """The invoking person's connect link for that parent, this recipe and this job."""
+        parent = next((b.connection for b in self.bindings.values() if b.connection_id == parent_id), None)
+        if parent is None or self.job.run_as is None:
+            return ""
+        return connect_link_path(person=self.job.run_as, parent=parent, recipe_id=self.recipe.pk, job_id=self.job.pk)
 
     def _inputs(self, step: Step, operation, record: JobStep | None) -> dict[str, Any]:
         inputs = {}
@@ -345,7 +364,7 @@ class _Run:
         return bool(operation.safe_to_repeat or operation.idempotency_header)
 
     def _fail_new(self, step: Step, message: str, code: str, *, connection: Connection | None = None,
-                  recommendations=None):
+                  recommendations=None, action_url: str = ""):
         """Fail the job at a step that could not be sent at all."""
         if recommendations is None:
             recommendations = SEED_RECOMMENDATIONS if connection else ()
@@ -357,13 +376,14 @@ class _Run:
                                                                               timezone.now())
         record.recommendations, record.next_attempt_at = list(recommendations), None
         record.save()
-        raise _StepFailed(message, code=code, recommendations=recommendations)
+        raise _StepFailed(message, code=code, recommendations=recommendations, action_url=action_url)
 
-    def _step_failed(self, record: JobStep, message: str, code: str, recommendations, **fields):
+    def _step_failed(self, record: JobStep, message: str, code: str, recommendations, *, action_url: str = "",
+                     **fields):
         _step_update(record, status=JobStep.Status.FAILED, error=message, error_code=code,
                      recommendations=list(recommendations), next_attempt_at=None, finished_at=timezone.now(), **fields)
         raise _StepFailed(f"Step {record.position} ({record.name}): {message}", code=code,
-                          recommendations=recommendations)
+                          recommendations=recommendations, action_url=action_url)
 
 
 def _step_update(record: JobStep, **fields) -> None:
@@ -373,16 +393,16 @@ def _step_update(record: JobStep, **fields) -> None:
 
 
 def _finish(job: Job, owner: str, status: str, *, error: str = "", code: str = "", recommendations=(),
-            result=None) -> None:
+            result=None, action_url: str = "") -> None:
     """The job's last word, with its lease let go (one UPDATE). Whoever waits on a call is woken on commit."""
     now = timezone.now()
     fields = {"status": status, "finished_at": now, "updated_at": now, "error": error[:5000], "error_code": code,
-              "recommendations": list(recommendations), "result": result}
+              "recommendations": list(recommendations), "result": result, "action_url": action_url[:500]}
     Job.objects.filter(pk=job.pk, lease_owner=owner).update(lease_owner="", lease_until=None, **fields)
     for name, value in fields.items():
         setattr(job, name, value)
-    if job.trigger_kind == Job.Trigger.CALL:
-        transaction.on_commit(lambda: job_finished_notify(job.pk))
+    if job.trigger_kind in (Job.Trigger.CALL, Job.Trigger.WORKBOT):
+        transaction.on_commit(lambda: job_finished_notify(job.pk, trigger_kind=job.trigger_kind))
 
 
 def _render_value(value: Any, data: dict[str, Any], *, as_object: bool = False) -> Any:

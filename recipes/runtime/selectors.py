@@ -49,6 +49,7 @@ class JobFilters:
     date_to: date | None = None
     recipe: int | None = None
     project: int | None = None
+    run_as: str = ""  # the email of the person the jobs ran as
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -62,17 +63,17 @@ class JobFilters:
             date_from, date_to = date_to, date_from
         return cls(status=status if status in Job.Status.values else "", date_from=date_from, date_to=date_to,
                    recipe=parse_id(params.get("recipe", "")), project=parse_id(params.get("project", "")),
-                   errors=tuple(errors))
+                   run_as=params.get("run_as", "").strip()[:254], errors=tuple(errors))
 
     @property
     def active(self) -> bool:
-        return bool(self.status or self.date_from or self.date_to or self.recipe or self.project)
+        return bool(self.status or self.date_from or self.date_to or self.recipe or self.project or self.run_as)
 
     def query(self) -> dict[str, str]:
         """The filters as query parameters (for the pages' links)."""
         values = {"status": self.status, "from": self.date_from.isoformat() if self.date_from else "",
                   "to": self.date_to.isoformat() if self.date_to else "", "recipe": self.recipe or "",
-                  "project": self.project or ""}
+                  "project": self.project or "", "run_as": self.run_as}
         return {name: str(value) for name, value in values.items() if value}
 
     def apply(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
@@ -86,6 +87,8 @@ class JobFilters:
             queryset = queryset.filter(recipe_id=self.recipe)
         if self.project:
             queryset = queryset.filter(recipe__project_id=self.project)
+        if self.run_as:
+            queryset = queryset.filter(run_as__email__iexact=self.run_as)
         return queryset
 
 

@@ -191,7 +191,8 @@ def test_a_runtime_user_step_runs_on_the_callers_own_connection(own_queue, runni
     job_run(job.pk)
     job.refresh_from_db()
     assert (job.status, job.error_code) == (Job.Status.FAILED, "runtime_user_missing")
-    assert caller.email in job.error
+    assert job.error.startswith("Connect your Loopback account to run this recipe.")
+    assert job.action_url.startswith("/connect/") and caller.email in job.recommendations[0]
     assert api_server.stats()["requests"] == sent  # the recipe's own connection was not used instead
 
     own, _ = credential_connection("basic", name="The caller's own")
