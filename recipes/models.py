@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from connections.catalog.app_slot import PRIMARY, SECONDARY, SLOTS, AppSlot
 
-__all__ = ["ConnectionBinding", "Job", "JobStep", "Recipe", "RecipeVersion", "Step", "TriggerState"]
+__all__ = ["ChatCommand", "ChatLinkCode", "ChatUser", "ConnectionBinding", "Job", "JobStep", "Recipe", "RecipeVersion",
+           "Step", "TriggerState"]
 
 SLOT_CHOICES = [(PRIMARY, "Primary"), (SECONDARY, "Secondary")]
 
@@ -162,6 +163,77 @@ class RecipeVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipe} v{self.version}"
+
+
+class ChatUser(models.Model):
+    """A chat account (a Slack user of one workspace) linked to the Splice person its Workbot commands run as: by
+    that person with a one-time code, or by an admin."""
+
+    class Provider(models.TextChoices):
+        SLACK = "slack", "Slack"
+
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.SLACK)
+    team_id = models.CharField("workspace id", max_length=40, help_text="Slack's team id, like T0123ABCD.")
+    chat_user_id = models.CharField("chat user id", max_length=40, help_text="Slack's user id, like U0123ABCD.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_users",
+                             verbose_name="person", help_text="Commands from this chat account run as this person.")
+    linked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="+", help_text="The person themself (with a code), or an admin.")
+    linked_at = models.DateTimeField(auto_now=True)
+    last_command_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "chat account"
+        ordering = ["provider", "team_id", "chat_user_id"]
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["provider", "team_id", "chat_user_id"],
+                                               name="chat_user_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.chat_user_id} ({self.team_id})"
+
+
+class ChatLinkCode(models.Model):
+    """A one-time code a person posts with a Workbot command to link their chat account: kept only as a keyed hash,
+    valid for a few minutes, used once."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"Link code of {self.user_id}"
+
+
+class ChatCommand(models.Model):
+    """A command that started a job, and where its answer goes. Slack's response_url is a capability URL (whoever
+    holds it may post to that person): it is kept here, never in the job's records, shown nowhere, logged never,
+    and cleared once the answer is posted."""
+
+    class Reply(models.TextChoices):
+        PENDING = "pending", "Waiting for the job"
+        SENDING = "sending", "Posting"
+        SENT = "sent", "Posted"
+        FAILED = "failed", "Could not be posted"
+
+    job = models.OneToOneField("recipes.Job", on_delete=models.CASCADE, related_name="chat_command")
+    chat_user = models.ForeignKey(ChatUser, null=True, on_delete=models.SET_NULL, related_name="+")
+    command = models.CharField(max_length=40)
+    response_url = models.CharField(max_length=500, blank=True)
+    reply = models.CharField(max_length=10, choices=Reply.choices, default=Reply.PENDING)
+    reply_error = models.CharField(max_length=200, blank=True, help_text="Why the answer could not be posted.")
+    replied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.command} → job {self.job_id}"
 
 
 from recipes.runtime.models import Job, JobStep, TriggerState  # noqa: E402 (the runtime's models, in this app)

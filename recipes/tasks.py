@@ -1,6 +1,7 @@
 """Celery tasks of the recipe runtime. They take ids only (never a secret or a step's data) and call
 recipes.runtime; every one goes to SPLICE_JOBS_QUEUE. Beat sends the triggers' ticks (a periodic task per running
-recipe, recipes.runtime.triggers) and, from migration 0004, `splice.jobs.recover` and `splice.jobs.prune`."""
+recipe, recipes.runtime.triggers) and, from migration 0004, `splice.jobs.recover` and `splice.jobs.prune`. A
+Workbot job's end sends `splice.workbot.reply` (recipes.runtime.waiting), which posts its answer to the chat."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from celery import shared_task
 from django.conf import settings
 
 from recipes.runtime import jobs, polling, runner, triggers
+from recipes.workbot import replies
 
-__all__ = ["job_run_task", "jobs_prune_task", "jobs_recover_task", "trigger_poll_task", "trigger_schedule_task"]
+__all__ = ["job_run_task", "jobs_prune_task", "jobs_recover_task", "trigger_poll_task", "trigger_schedule_task",
+           "workbot_reply_task"]
+
+WORKBOT_REPLY_TRIES = 5
 
 
 @shared_task(name="splice.jobs.run", ignore_result=True)
@@ -39,3 +44,13 @@ def jobs_recover_task() -> int:
 @shared_task(name="splice.jobs.prune", ignore_result=True)
 def jobs_prune_task() -> int:
     return jobs.jobs_prune()
+
+
+@shared_task(bind=True, name="splice.workbot.reply", ignore_result=True, max_retries=WORKBOT_REPLY_TRIES - 1)
+def workbot_reply_task(self, job_id: int) -> str:
+    """Post a finished Workbot job's answer to its chat command (the job's id only: the response_url, a capability
+    URL, stays in the database). Slack busy or unreachable: again after 1, 2, 4, 8 seconds."""
+    try:
+        return replies.reply_post(job_id=job_id, last_attempt=self.request.retries >= self.max_retries)
+    except replies.ReplyDelayed as exc:
+        raise self.retry(exc=exc, countdown=2 ** self.request.retries, queue=settings.SPLICE_JOBS_QUEUE) from None

@@ -152,3 +152,7 @@ def check_trigger_startable(recipe: Recipe) -> None:
             schedule_of(step.inputs or {})
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+    elif trigger_kind(recipe, step) == "command":
+        from recipes.workbot.services import check_command_free  # recipes.workbot imports the runtime
+
+        check_command_free(recipe, step)

@@ -1,8 +1,10 @@
-"""Waiting for a job to finish, for a caller that waits on its answer (a callable recipe called synchronously).
+"""Waiting for a job to finish, for a caller that waits on its answer (a callable recipe called synchronously), and
+answering a chat command once its job finishes (a Workbot recipe).
 
 With Redis, the runner pushes to a short-lived list as a job finishes and the waiter blocks on it (BLPOP): no
 polling, and the answer leaves as soon as the job ends. Without Redis (the zero-setup default) the waiter reads the
-job's row at growing intervals.
+job's row at growing intervals. A Workbot job's end sends the task that posts its answer to the chat
+(`splice.workbot.reply`, recipes.workbot.replies), by the job's id.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import time
 from functools import lru_cache
 
+from celery import current_app
 from django.conf import settings
 
 from recipes.runtime.models import Job
@@ -18,6 +21,7 @@ __all__ = ["job_finished_notify", "job_wait"]
 
 _KEY = "splice:job-finished:{}"
 _KEEP_SECONDS = 120
+_WORKBOT = Job.Trigger.WORKBOT
 
 
 @lru_cache(maxsize=1)
@@ -27,9 +31,13 @@ def _redis():
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=None)
 
 
-def job_finished_notify(job_id: int) -> None:
-    """Wake whoever waits for the job (called on commit of its last status)."""
-    if not settings.REDIS_URL:
+def job_finished_notify(job_id: int, trigger_kind: str | None = None) -> None:
+    """Wake whoever waits for the job, and answer the chat command that started it (called on commit of its last
+    status). `trigger_kind`: the job's (Job.Trigger); None when the caller does not know it (both are done: the
+    reply task does nothing for a job no command started)."""
+    if trigger_kind in (None, _WORKBOT):
+        current_app.send_task("splice.workbot.reply", args=[job_id], queue=settings.SPLICE_JOBS_QUEUE)
+    if trigger_kind == _WORKBOT or not settings.REDIS_URL:
         return
     key = _KEY.format(job_id)
     pipe = _redis().pipeline(transaction=False)
