@@ -4,6 +4,9 @@ applies the owner's privileges and project access as it would in their browser.
     @api_token_required("recipes.start_recipe")
     def recipe_call(request, pk): ...   # request.user is the token's owner
 
+Every refusal is an RFC 9457 problem (application/problem+json): `type`, `title`, `status` (the HTTP status),
+`detail`, and, for programs written against the first API, `error` (a short code) and `message` (= detail).
+
 The token is the whole credential: a session cookie sent alongside is not looked at (so these views need no CSRF
 check, and are exempt from it). No refusal echoes, logs or hints at what was presented; Django's request log names
 only the path, and its error reports and debug page hide the Authorization header (SafeExceptionReporterFilter)
@@ -13,6 +16,7 @@ and no frame that holds the token is still running when the view is.
 from __future__ import annotations
 
 from functools import wraps
+from http import HTTPStatus
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,16 +26,28 @@ from accounts.access import privilege_name
 from accounts.models import User
 from accounts.services import api_token_user
 
-__all__ = ["api_error", "api_response", "api_token_required", "bearer_token"]
+__all__ = ["PROBLEM_CONTENT_TYPE", "api_error", "api_response", "api_token_required", "bearer_token", "problem_type",
+           "token_owner"]
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 _REALM = 'Bearer realm="Splice API"'
 _HOW = "Create a personal API token on your profile page in Splice, and send it as “Authorization: Bearer <token>”."
 
 
-def api_error(http_status: int, code: str, message: str, /, **extra) -> JsonResponse:
-    """A JSON refusal: {"error": a short code a program can test, "message": what a person reads, ...extra} (which
-    may hold a "status": the job's)."""
-    return api_response({"error": code, "message": message, **extra}, status=http_status)
+def problem_type(code: str) -> str:
+    """The problem's `type` URI: names the kind of refusal (RFC 9457 allows one that does not resolve)."""
+    return f"urn:splice:problem:{code}"
+
+
+def api_error(http_status: int, code: str, message: str, /, *, title: str = "", **extra) -> JsonResponse:
+    """A refusal as an RFC 9457 problem: type (from `code`), title, status, detail (`message`), `error` and
+    `message` (the first API's names, kept), and extension members (`extra`, e.g. "errors" per field)."""
+    body = {"type": problem_type(code), "title": title or HTTPStatus(http_status).phrase, "status": http_status,
+            "detail": message, "error": code, "message": message, **extra}
+    response = api_response(body, status=http_status)
+    response["Content-Type"] = PROBLEM_CONTENT_TYPE
+    return response
 
 
 def api_response(data: dict, *, status: int = 200) -> JsonResponse:
@@ -55,9 +71,10 @@ def _unauthorized(code: str, message: str, challenge: str) -> JsonResponse:
 
 
 @sensitive_variables()  # an error report of a failure in here shows none of its variables
-def _token_owner(request) -> User | JsonResponse:
-    """The active owner of the request's token, or the 401 to answer. The token lives in this frame only, which has
-    returned before the view runs: no error page of the view can show it."""
+def token_owner(request) -> User | JsonResponse:
+    """The active owner of the request's token, or the 401 to answer; `request.api_token` is then the token (its
+    name goes in the audit of what the request writes). The token lives in this frame only, which has returned
+    before the view runs: no error page of the view can show it."""
     presented = bearer_token(request)
     if presented is None:
         return _unauthorized("missing_token", f"This API needs a personal API token. {_HOW}", _REALM)
@@ -65,6 +82,7 @@ def _token_owner(request) -> User | JsonResponse:
     if user is None:
         return _unauthorized("invalid_token", "This API token is not valid: it may have been revoked, or mistyped. "
                              "Create a new one on your profile page in Splice.", f'{_REALM}, error="invalid_token"')
+    request.api_token = user.api_token  # the row api_token_user found: its name goes in the API's audit
     return user
 
 
@@ -77,7 +95,7 @@ def api_token_required(privilege: str | None = None):
         @csrf_exempt
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            user = _token_owner(request)
+            user = token_owner(request)
             if isinstance(user, HttpResponse):
                 return user
             request.user = user

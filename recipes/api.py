@@ -14,7 +14,8 @@ project. Calling makes the recipe act in its apps with its connections, which is
 to start a recipe or re-run its job, not what lets them look at it (a Viewer reads recipes and jobs, and changes
 nothing). Reading a job is what the jobs pages allow: "View recipes" and view access to the project.
 
-Every answer is JSON, refusals included ({"error": code, "message": ...}); a recipe or job the owner may not use is
+Every answer is JSON, refusals included: RFC 9457 problems (accounts.api_auth.api_error; the job's own status, in
+a refusal, is `job_status`); a recipe or job the owner may not use is
 a 404, the same as one that does not exist. The path is kept short: the token, the privilege and the recipe cost a
 few indexed queries, and the job one insert.
 """
@@ -194,12 +195,12 @@ def _call_answer(job: Job):
         return api_response({"job": job.pk, "status": job.status, "result": job.result})
     if job.status == Job.Status.FAILED:
         # 502: Splice took the call, and the work it does in other apps failed (the job says why).
-        return api_error(502, "job_failed", job.error or "The job failed.", job=job.pk, status=job.status,
+        return api_error(502, "job_failed", job.error or "The job failed.", job=job.pk, job_status=job.status,
                          error_code=job.error_code, recommendations=job.recommendations,
-                         status_url=_status_url(job), job_url=_page_url(job))
+                         status_url=_status_url(job), job_url=_page_url(job), action_url=_action_url(job))
     if job.status == Job.Status.CANCELLED:
         return api_error(409, "job_cancelled", "The job was cancelled before it ran: the recipe was stopped.",
-                         job=job.pk, status=job.status, status_url=_status_url(job))
+                         job=job.pk, job_status=job.status, status_url=_status_url(job))
     status_url = _status_url(job)
     response = api_response({"job": job.pk, "status": job.status, "status_url": status_url}, status=202)
     response["Location"] = status_url
@@ -215,8 +216,13 @@ def _job_state(job: Job) -> dict[str, Any]:
         "created_at": job.created_at.isoformat(),
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "status_url": _status_url(job), "job_url": _page_url(job),
+        "status_url": _status_url(job), "job_url": _page_url(job), "action_url": _action_url(job),
     }
+
+
+def _action_url(job: Job) -> str | None:
+    """What the person the job ran as can do to let it succeed (connect their own account), absolute."""
+    return settings.SPLICE_BASE_URL + job.action_url if job.action_url else None
 
 
 def _not_found(what: str):
@@ -274,8 +280,8 @@ def api_job(request, pk: int):
 @csrf_exempt  # nothing here acts on a cookie: a POST to a mistyped address gets this answer, not a CSRF page
 def api_not_found(request, path: str = ""):
     """Every other address under /api/v1/ answers in JSON too."""
-    return api_error(404, "not_found", "There is no such API address. Call a recipe with POST "
-                     "/api/v1/recipes/<id>/call, and follow a job at GET /api/v1/jobs/<id>.")
+    return api_error(404, "not_found", "There is no such API address. The API's addresses are listed in its "
+                     "schema, /api/v1/openapi.json, and its docs, /api/v1/docs.")
 
 
 def _method_not_allowed(allowed: str):

@@ -1,7 +1,7 @@
-"""The API for programs, mounted at /api/v1/ (recipes.api), authenticated by personal API tokens. Each address is
-taken with or without a trailing slash, as programs write either; any other address answers a JSON 404."""
+"""The callable call and a job's status (recipes.api), mounted at /api/v1/ by api.urls before the rest of the API.
+Each address is taken with or without a trailing slash, as programs write either."""
 
-from django.urls import path, re_path
+from django.urls import path
 
 from recipes import api
 
@@ -10,5 +10,4 @@ urlpatterns = [
     path("recipes/<id:pk>/call/", api.recipe_call),
     path("jobs/<id:pk>", api.api_job, name="api_job"),
     path("jobs/<id:pk>/", api.api_job),
-    re_path(r"^(?P<path>.*)$", api.api_not_found),
 ]

@@ -225,7 +225,7 @@ def test_last_used_is_written_at_most_once_a_minute(builder):
 def test_a_missing_or_unknown_token_is_a_json_401_with_a_challenge(job, headers, code):
     response = api_get(job_url(job), **headers)
     assert response.status_code == 401
-    assert response["Content-Type"] == "application/json"
+    assert response["Content-Type"] == "application/problem+json"  # RFC 9457, like every API error
     assert response.json()["error"] == code and "profile page" in response.json()["message"]
     assert response["WWW-Authenticate"].startswith('Bearer realm="Splice API"')
     assert ('error="invalid_token"' in response["WWW-Authenticate"]) == (code == "invalid_token")
