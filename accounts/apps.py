@@ -4,7 +4,9 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
-    verbose_name = "Accounts and projects"
+    verbose_name = "Splice: people, roles and projects"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401  (connects the new-user hook)
+        from accounts import log_filters, signals  # noqa: F401  (signals connects the new-user hook)
+
+        log_filters.install()

@@ -6,7 +6,15 @@ from accounts.models import Project, ProjectAccess, User
 DESCRIPTION_MAX_LENGTH = 2000  # the model's TextField has no limit of its own
 
 
-class ProjectForm(forms.ModelForm):
+class NoColonLabels:
+    """Labels as every Splice form writes them: "Name", not "Name:"."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class ProjectForm(NoColonLabels, forms.ModelForm):
     description = forms.CharField(label="Description", required=False, max_length=DESCRIPTION_MAX_LENGTH,
                                   widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -15,7 +23,7 @@ class ProjectForm(forms.ModelForm):
         fields = ["name", "description"]
 
 
-class ShareProjectForm(forms.Form):
+class ShareProjectForm(NoColonLabels, forms.Form):
     """Share with one person (by email) or one role. Whether an account has the email is not checked here:
     the answer must not tell the sharer (services.project_share_with_email)."""
 
@@ -32,7 +40,7 @@ class ShareProjectForm(forms.Form):
         return data
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(NoColonLabels, forms.ModelForm):
     class Meta:
         model = User
         fields = ["first_name", "last_name"]

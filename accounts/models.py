@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -62,6 +62,16 @@ class User(AbstractUser):
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.email
+
+
+class Role(Group):
+    """A role as Django admin lists it, under Splice's heading next to Users: the same row as its Group (people's
+    roles are their groups), and the same admin rights (auth's group permissions, accounts.admin.RoleAdmin)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "role"
+        default_permissions = ()
 
 
 class ProjectAccess(models.TextChoices):
@@ -135,6 +145,9 @@ class NotificationQuerySet(models.QuerySet):
     def unread(self) -> NotificationQuerySet:
         return self.filter(read_at__isnull=True)
 
+    def unresolved(self) -> NotificationQuerySet:
+        return self.filter(resolved_at__isnull=True)
+
 
 class Notification(models.Model):
     """A message to one person about one thing (its subject: a connection that broke, a job that failed), in
@@ -160,6 +173,9 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     read_at = models.DateTimeField(null=True, blank=True)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When what it warned about was put right (a connection that recovered): its action is gone.")
 
     objects = NotificationQuerySet.as_manager()
 
@@ -177,8 +193,10 @@ class Notification(models.Model):
     @property
     def link_works(self) -> bool:
         """Whether the link still leads somewhere: there is one, and its subject (if it had one) still exists.
-        Lists prefetch `subject`, so this asks the database nothing more."""
-        return bool(self.link) and (self.subject_type_id is None or self.subject is not None)
+        Lists prefetch `subject`, so this asks the database nothing more. A resolved notification's action is
+        done: its link is no longer offered."""
+        return (bool(self.link) and self.resolved_at is None
+                and (self.subject_type_id is None or self.subject is not None))
 
 
 class ApiToken(models.Model):

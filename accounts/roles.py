@@ -18,6 +18,7 @@ SPLICE_PRIVILEGES = [
     "connections.test_connection",
     "connections.manage_connectors",
     "connections.view_auditlog",
+    "connections.manage_runtime_connections",
     "recipes.add_recipe",
     "recipes.view_recipe",
     "recipes.change_recipe",
@@ -25,8 +26,8 @@ SPLICE_PRIVILEGES = [
     "recipes.start_recipe",
 ]
 
-# Admins also manage users and roles in Django admin.
-_USER_ADMIN = [
+# Admins also manage users and roles in Django admin: the Django permissions behind "Manage users and roles".
+USER_ADMIN_PERMISSIONS = [
     "accounts.add_user",
     "accounts.change_user",
     "accounts.delete_user",
@@ -39,7 +40,7 @@ _USER_ADMIN = [
 ]
 
 BUILTIN_ROLES: dict[str, list[str]] = {
-    ADMIN: SPLICE_PRIVILEGES + _USER_ADMIN,
+    ADMIN: SPLICE_PRIVILEGES + USER_ADMIN_PERMISSIONS,
     BUILDER: [
         "accounts.add_project",
         "connections.add_connection",
@@ -67,6 +68,27 @@ BUILTIN_ROLES: dict[str, list[str]] = {
 }
 
 
+# What a role's admin page offers, grouped as people think of them: each Splice privilege by its readable name
+# (its permission's name), and "Manage users and roles" standing for USER_ADMIN_PERMISSIONS together.
+MANAGE_USERS_AND_ROLES = "manage_users_and_roles"
+PRIVILEGE_GROUPS: list[tuple[str, list[str]]] = [
+    ("Projects", ["accounts.add_project"]),
+    ("Connections", [
+        "connections.view_connection", "connections.add_connection", "connections.change_connection",
+        "connections.delete_connection", "connections.test_connection",
+    ]),
+    ("Recipes", [
+        "recipes.view_recipe", "recipes.add_recipe", "recipes.change_recipe", "recipes.delete_recipe",
+        "recipes.start_recipe",
+    ]),
+    ("Administration", [
+        "connections.manage_connectors", "connections.view_auditlog", "connections.manage_runtime_connections",
+        MANAGE_USERS_AND_ROLES,
+    ]),
+]
+MANAGE_USERS_AND_ROLES_LABEL = "Manage users and roles"
+
+
 def sync_builtin_roles(apps) -> None:
     """Create the built-in roles with their privileges (idempotent; used by a data migration)."""
     from django.contrib.auth.management import create_permissions
@@ -86,5 +108,9 @@ def sync_builtin_roles(apps) -> None:
         perms = []
         for dotted in privileges:
             app_label, codename = dotted.split(".")
-            perms.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+            # A privilege added after this app's data migration does not exist yet when that migration runs:
+            # the migration that creates it grants it to the roles (connections 0010 for runtime connections).
+            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if perm is not None:
+                perms.append(perm)
         group.permissions.add(*perms)

@@ -25,7 +25,7 @@ from accounts.tasks import notification_emails_send_task
 
 __all__ = [
     "API_TOKEN_PREFIX", "api_token_create", "api_token_revoke", "api_token_user", "email_verified",
-    "notification_send", "notifications_mark_read", "project_create", "project_share",
+    "notification_send", "notifications_mark_read", "notifications_resolve", "project_create", "project_share",
     "project_share_with_email", "project_unshare", "project_unshare_email", "user_assign_role",
     "user_grant_signup_role", "user_setup_defaults",
 ]
@@ -176,6 +176,14 @@ def notifications_mark_read(*, recipient: User, ids: list[int] | None = None) ->
     return unread.update(read_at=timezone.now())
 
 
+def notifications_resolve(*, subject: models.Model, kinds: Iterable[str]) -> int:
+    """Mark the unresolved notifications of these kinds about `subject` resolved (now), for every recipient: what
+    they warned about was put right (a connection that recovered), so their action ("Re-authorize") is no longer
+    offered. Returns how many were resolved."""
+    return (Notification.objects.about(subject).filter(kind__in=list(kinds)).unresolved()
+            .update(resolved_at=timezone.now()))
+
+
 def _role(name: str) -> Group:
     try:
         return Group.objects.get(name=name)
@@ -258,4 +266,5 @@ def api_token_user(raw: str) -> User | None:
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= _LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.user.api_token = token  # the REST API audits a write with the token's name (api.audit)
     return token.user

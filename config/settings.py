@@ -69,6 +69,8 @@ MIDDLEWARE = [
     # Custom connectors saved by another process join this one's catalog (one cheap query).
     "connections.custom.CustomConnectorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Splice's own 404 page in debug too for objects a person cannot access (the debug 404 lists every URL)
+    "accounts.middleware.SpliceNotFoundMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -338,12 +340,20 @@ SPLICE_WEBHOOK_MAX_BYTES = env_int("SPLICE_WEBHOOK_MAX_BYTES", 1024 * 1024)
 # A synchronous call of a callable recipe answers within this many seconds, else 202 with the job to poll.
 SPLICE_CALL_TIMEOUT = env_float("SPLICE_CALL_TIMEOUT", 30.0)
 
+# A connection the wizard made waits this many seconds for its first authorization (hidden from lists meanwhile),
+# then it is removed.
+SPLICE_WIZARD_PENDING_SECONDS = env_int("SPLICE_WIZARD_PENDING_SECONDS", 3600)
+
 # --- Runtime user connections ---
 # A "connect your account" link for one person, one parent connection and one recipe is valid this many hours.
 SPLICE_RUNTIME_CONNECT_LINK_HOURS = env_int("SPLICE_RUNTIME_CONNECT_LINK_HOURS", 24)
 # Workbot: Slack's signing secret for the chat-command endpoint (empty: the endpoint answers 404).
 SPLICE_SLACK_SIGNING_SECRET = env_str("SPLICE_SLACK_SIGNING_SECRET", "")
+# Workbot: a chat-account link code (shown on /workbot/link/, posted with a command) is valid this many minutes.
+SPLICE_WORKBOT_LINK_CODE_MINUTES = env_int("SPLICE_WORKBOT_LINK_CODE_MINUTES", 10)
 
 # --- REST API (/api/v1/) ---
-# Requests per token per minute; past it the API answers 429 with Retry-After.
+# Requests per token per minute; past it the API answers 429 with Retry-After (0: no limit).
 SPLICE_API_RATE_LIMIT = env_int("SPLICE_API_RATE_LIMIT", 600)
+# A retried create with the same Idempotency-Key (per token) gets the first answer again for this many hours.
+SPLICE_API_IDEMPOTENCY_HOURS = env_int("SPLICE_API_IDEMPOTENCY_HOURS", 24)

@@ -14,17 +14,36 @@ from accounts import services as account_services
 from accounts.forms import ShareProjectForm
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import project_for_user_or_404, project_members, projects_for_user
-from connections.selectors import connections_needing_attention
+from connections.selectors import connections_for_user, connections_needing_attention
+from demo.home import demo_card_for_user
+from recipes.runtime.selectors import jobs_for_user
+from recipes.selectors import recipes_for_user
+
+HOME_ROWS = 5  # of each list on the home page: it leads on, the lists behind it are complete
 
 
 def home(request):
-    """Signed-in people land in their default project; everyone else at sign-in."""
+    """Where signing in lands: what needs attention (broken connections, with the fix), recent recipes and jobs,
+    what to do first for someone who has nothing yet, and the demo while it is loaded. Everyone else signs in."""
     if not request.user.is_authenticated:
         return redirect("account_login")
-    project = request.user.default_project
-    if project is not None and projects_for_user(request.user).filter(pk=project.pk).exists():
-        return redirect(project)
-    return redirect("project_list")
+    user = request.user
+    projects = list(projects_for_user(user))
+    can_view_connections = user.has_perm("connections.view_connection")
+    can_view_recipes = user.has_perm("recipes.view_recipe")
+    connections = connections_for_user(user, projects=projects)
+    attention = list(connections_needing_attention(connections, limit=HOME_ROWS)) if can_view_connections else []
+    recipes = (list(recipes_for_user(user).select_related("project").order_by("-updated_at", "-pk")[:HOME_ROWS])
+               if can_view_recipes else [])
+    jobs = (list(jobs_for_user(user).select_related("recipe").only(
+        "id", "status", "created_at", "error", "recipe__name", "recipe__id")[:HOME_ROWS]) if can_view_recipes else [])
+    has_connections = can_view_connections and connections.exists()
+    default_project = user.default_project if user.default_project_id in {p.pk for p in projects} else None
+    return render(request, "home.html", {
+        "attention": attention, "recipes": recipes, "jobs": jobs, "has_connections": has_connections,
+        "is_new": not has_connections and not recipes, "default_project": default_project,
+        "project_count": len(projects), "demo": demo_card_for_user(user),
+    })
 
 
 @login_required

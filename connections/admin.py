@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Count
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from connections.catalog import SpecError
 from connections.credentials import CONNECTION_SECRET_FIELDS
 from connections.custom import custom_connector_save, custom_connector_set_enabled
 from connections.forms_catalog import CustomConnectorAdminForm, OAuthProfileAdminForm
 from connections.models import Connection, CustomConnector, CustomConnectorVersion, OAuthProfile
+from connections.oauth import oauth_redirect_uri
 from connections.oauth_profiles import oauth_profile_update
 from connections.services import oauth_profile_create
 
@@ -67,18 +68,58 @@ class ConnectionAdmin(admin.ModelAdmin):
 # --- OAuth profiles -----------------------------------------------------------------------------
 
 
+def _env_variables(key: str) -> tuple[str, str]:
+    prefix = f"SPLICE_OAUTH_{key.upper()}_CLIENT_"
+    return f"{prefix}ID", f"{prefix}SECRET"
+
+
+class OAuthProfileForm(OAuthProfileAdminForm):
+    """The client secret once, as one field that says whether one is stored; a profile from the environment names
+    its two variables in full."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        profile = self.instance
+        secret = self.fields["new_client_secret"]
+        if profile.pk and profile.client_secret and not profile.from_environment:
+            secret.help_text = ("A secret is stored (encrypted, never shown). Type a new one to replace it, or leave "
+                                "this blank to keep it.")
+        if profile.pk and profile.from_environment:
+            client_id, client_secret = _env_variables(profile.connector_key)
+            self.fields["name"].help_text = "Set from the environment: change its variables instead."
+            self.fields["client_id"].help_text = f"Set from {client_id}: change that variable instead."
+            secret.help_text = f"Set from {client_secret}: change that variable instead."
+
+
 @admin.register(OAuthProfile)
 class OAuthProfileAdmin(admin.ModelAdmin):
-    form = OAuthProfileAdminForm
+    form = OAuthProfileForm
     list_display = ["name", "connector_key", "client_id", "secret_status", "is_default", "from_environment",
                     "connections_using", "updated_at"]
     list_filter = ["connector_key", "is_default", "from_environment"]
     search_fields = ["name", "connector_key", "client_id"]
-    fields = ["name", "connector_key", "client_id", "new_client_secret", "secret_status", "make_default",
-              "endpoint_lines", "client_secret_expires_at", "from_environment", "connections_using", "created_by",
-              "created_at", "updated_at"]
-    readonly_fields = ["secret_status", "from_environment", "connections_using", "created_by", "created_at",
-                       "updated_at"]
+    list_select_related = ["created_by"]
+    fieldsets = [
+        (None, {"fields": ["name", "connector_key", "client_id", "new_client_secret", "make_default",
+                           "endpoint_lines", "client_secret_expires_at"]}),
+        ("Registering Splice at the app", {"fields": ["redirect_uri", "environment_variables"]}),
+        ("Use", {"fields": ["from_environment", "connections_using", "created_by", "created_at", "updated_at"]}),
+    ]
+    readonly_fields = ["redirect_uri", "environment_variables", "from_environment", "connections_using",
+                       "created_by", "created_at", "updated_at"]
+
+    @admin.display(description="Redirect URI to register")
+    def redirect_uri(self, obj: OAuthProfile | None) -> str:
+        return format_html("<code>{}</code><br>Register this exact address as the OAuth client's redirect (callback) "
+                           "URI at the app.", oauth_redirect_uri())
+
+    @admin.display(description="Or from the environment")
+    def environment_variables(self, obj: OAuthProfile | None) -> str:
+        key = obj.connector_key if obj is not None and obj.pk else "<APP KEY>"
+        variables = _env_variables(key)
+        return format_html(
+            "Set {} (the app's key in capitals) and restart Splice: the profile “From environment” is made or "
+            "updated at start.", format_html_join(" and ", "<code>{}</code>", ((name,) for name in variables)))
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("created_by").annotate(

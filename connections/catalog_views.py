@@ -26,6 +26,7 @@ from connections.custom import (
 )
 from connections.forms_catalog import CustomConnectorForm
 from connections.models import Connection, CustomConnector
+from connections.oauth import apps_needing_setup
 
 MANAGE_CONNECTORS = "connections.manage_connectors"
 MAX_QUERY = 100
@@ -37,6 +38,7 @@ class AppEntry:
 
     spec: ConnectorSpec
     custom: bool
+    setup: str | None = None  # "all" / "some": its OAuth methods need an admin first (oauth.apps_needing_setup)
 
     @property
     def icon_ink(self) -> str:
@@ -66,7 +68,10 @@ def catalog(request):
     """Every app, secondary entries included, filtered by ``q``; htmx asks for the results alone."""
     ensure_custom_connectors_loaded()
     query = " ".join(request.GET.get("q", "").split())[:MAX_QUERY]
-    apps = [_entry(spec) for spec in registry().search(query, include_secondary=True)]
+    specs = registry().search(query, include_secondary=True)
+    needs_setup = apps_needing_setup(specs)
+    apps = [AppEntry(spec=spec, custom=not registry().is_builtin(spec.key), setup=needs_setup.get(spec.key))
+            for spec in specs]
     context = {"apps": apps, "query": query, "total": len(registry().apps())}
     if request.htmx and request.htmx.target == "app-results":
         return render(request, "connections/catalog_results.html", context)

@@ -11,6 +11,8 @@ authorized for (connections.origins); every request passes the egress policy (co
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -26,11 +28,20 @@ from connections.models import Connection, OAuthProfile
 from connections.operations import OperationResult, connection_check, operation_call
 from connections.origins import check_credentials_may_go, check_profile_registered_for
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
-from connections.status import CheckOutcome, classify_answer, classify_exception, classify_settings_error
+from connections.status import (
+    CheckOutcome,
+    classify_answer,
+    classify_exception,
+    classify_settings_error,
+    fitted_verdict,
+)
 from connections.tokens import ensure_fresh_token
 from connections.vault import Secret, VaultError
 
-__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "resolved_auth", "spec_for"]
+__all__ = ["ConnectionClient", "connection_client", "oauth_client_for", "oauth_setup_needed", "resolved_auth",
+           "spec_for"]
+
+logger = logging.getLogger(__name__)
 
 # Redirects an app may answer with, and how many a request follows where its connector allows them.
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -70,15 +81,19 @@ def oauth_client_for(connection: Connection, *, method=None,
             profile = OAuthProfile.objects.filter(connector_key=key, is_default=True).first()
             if default_profiles is not None:
                 default_profiles[key] = profile
-    if profile is None:
-        raise ConnectionProblem(Verdict(
-            Kind.OTHER, f"No OAuth profile (client id and secret) is set up for {connection.connector_key}. "
-                        "An admin adds one under Admin → OAuth profiles.",
-            recommendations=["Ask an admin to register Splice with the app and add its client id and secret."],
-        ))
     spec = spec_for(connection)
+    if profile is None:
+        raise ConnectionProblem(oauth_setup_needed(spec.name))
     check_profile_registered_for(profile, spec.name, method or resolved_auth(connection, spec))
     return profile.client_id, open_secret(profile, "client_secret")
+
+
+def oauth_setup_needed(app_name: str) -> Verdict:
+    """The app signs in with an OAuth client the deployment has not registered: only an admin can fix that, so
+    nothing is worth trying again until they have (the wizard shows them how: connections.oauth.admin_setup)."""
+    return Verdict(Kind.SETUP_NEEDED,
+                   f"{app_name} needs admin setup: no OAuth client (client id and secret) is registered for it yet.",
+                   recommendations=RECOMMENDATIONS[Kind.SETUP_NEEDED])
 
 
 class ConnectionClient:
@@ -146,7 +161,11 @@ class ConnectionClient:
 
     def check(self) -> tuple[CheckOutcome, int]:
         """The connector's test request and what it says, with its duration in ms: connections.operations."""
-        return connection_check(self)
+        outcome, took = connection_check(self)
+        if not outcome.ok:
+            method = self.method or self.spec.auth_method(self.connection.auth_method)
+            outcome = replace(outcome, verdict=fitted_verdict(outcome.verdict, method=method))
+        return outcome, took
 
     def send(self, resolved: ResolvedRequest, *, headers: dict[str, str] | None = None) -> requests.Response:
         body = {"json": resolved.body} if resolved.encoding == "json" else {"data": resolved.body}
@@ -157,7 +176,8 @@ class ConnectionClient:
     def verdict(self, response: requests.Response, *, test: bool = False) -> Verdict | None:
         """What the response means for the connection: None when fine, else credentials/permission/transient."""
         rule = self.spec.response_verdict(response.status_code, response.content, test=test)
-        return classify_answer(response.status_code, headers=response.headers, rule=rule, app=self.spec.name)
+        return classify_answer(response.status_code, headers=response.headers, rule=rule, app=self.spec.name,
+                               body=response.content if response.status_code == 403 else None)
 
     # --- internals ------------------------------------------------------------------------
 
@@ -233,14 +253,12 @@ class ConnectionClient:
 
 
 def _unreadable_credentials(exc: VaultError) -> Verdict:
-    """Stored credentials that fail to open (altered, or sealed under a key no longer configured) are as good as
-    revoked: the connection needs new ones. The vault's message names the row and field, never a value."""
-    return Verdict(Kind.CREDENTIALS_INVALID, f"Splice cannot open this connection's stored credentials: {exc}.",
-                   recommendations=[
-                       RECOMMENDATIONS[Kind.CREDENTIALS_INVALID][-1],
-                       "If many connections show this after a change of credential keys, ask an admin to add the "
-                       "previous key back to SPLICE_CREDENTIAL_KEYS.",
-                   ])
+    """Stored credentials that fail to open (altered, or sealed under a key no longer configured): a reason of their
+    own, whose fix is an admin's (the key) or new credentials. The vault's words (row and key ids, never a value)
+    go to the log and to admins' pages (connections.views), not into the message everyone reads."""
+    logger.warning("Stored credentials cannot be opened: %s", exc)
+    return Verdict(Kind.CREDENTIALS_UNREADABLE, "Splice cannot open the stored credentials.",
+                   recommendations=RECOMMENDATIONS[Kind.CREDENTIALS_UNREADABLE])
 
 
 def connection_client(connection: Connection, *, session: requests.Session | None = None,

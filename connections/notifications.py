@@ -22,10 +22,11 @@ from django.utils import timezone
 from guardian.shortcuts import get_users_with_perms
 
 from accounts.models import Notification, ProjectAccess, User
-from accounts.services import notification_send
+from accounts.services import notification_send, notifications_resolve
 from connections import usage
 from connections.models import Connection
-from connections.problems import RECOMMENDATIONS, Kind
+from connections.problems import RECOMMENDATIONS, Kind, recommendations_for
+from connections.status import credentials_phrase
 
 __all__ = [
     "BROKE",
@@ -67,9 +68,9 @@ def connection_status_notify(*, connection: Connection, before: tuple[str, str],
     """Tell the connection's owner and its project's managers that it broke or recovered.
 
     Broke (→ error, or another reason): at most once per connection and reason per SPLICE_NOTIFY_EVERY
-    seconds (a sweep announces it later if it is still broken then). Recovered (error → connected): once,
-    to close a break that was announced. A connection that changed again meanwhile, or is gone, is left to
-    the next change's notice.
+    seconds (a sweep announces it later if it is still broken then). Recovered (error → connected): the break's
+    notices are marked resolved, and once, to close a break that was announced, a "working again" notice. A
+    connection that changed again meanwhile, or is gone, is left to the next change's notice.
     """
     status_before, reason_before = before
     with transaction.atomic():
@@ -80,8 +81,11 @@ def connection_status_notify(*, connection: Connection, before: tuple[str, str],
             return []
         if connection.status == Status.ERROR:
             return _notify_broke(connection, throttle=True)
-        if connection.status == Status.CONNECTED and status_before == Status.ERROR and _last_told(connection) == BROKE:
-            return _notify_recovered(connection, reason_before=reason_before)
+        if connection.status == Status.CONNECTED and status_before == Status.ERROR:
+            # What "needs attention" asked for is done: the notice stays, marked resolved, without its button.
+            notifications_resolve(subject=connection, kinds=[BROKE])
+            if _last_told(connection) == BROKE:
+                return _notify_recovered(connection, reason_before=reason_before)
     return []
 
 
@@ -120,14 +124,14 @@ def connection_expiry_notify(*, connection: Connection, what: str, expires_at: d
         _recipes_text(connection),
     ])
     return _notify(connection, kind=EXPIRING, title=f"“{connection.name}”: its {what} expires {_when(expires_at)}",
-                   body=body, link=reverse("connection_authorize", args=[connection.pk]),
+                   body=body, link=_reauthorize_url(connection),
                    link_label=f"Re-authorize “{connection.name}”")
 
 
 def _notify_broke(connection: Connection, *, throttle: bool = False) -> list[Notification]:
     reason = connection.error_reason
     label = Reason(reason).label if reason in Reason.values else "Error"
-    tips = RECOMMENDATIONS.get(reason, RECOMMENDATIONS[Kind.OTHER])
+    tips = _advice(connection, reason)
     body = "\n\n".join([
         f"The {connection.app_slot.label} connection “{connection.name}” in project “{connection.project.name}” "
         f"stopped working (since {_when(connection.error_since)}): {label}.",
@@ -136,8 +140,20 @@ def _notify_broke(connection: Connection, *, throttle: bool = False) -> list[Not
         _recipes_text(connection),
     ])
     return _notify(connection, kind=BROKE, reason=reason, title=f"“{connection.name}” needs attention: {label}",
-                   body=body, link=reverse("connection_authorize", args=[connection.pk]),
+                   body=body, link=_reauthorize_url(connection),
                    link_label=f"Re-authorize “{connection.name}”", throttle=throttle)
+
+
+def _advice(connection: Connection, reason: str) -> list[str]:
+    """The fixes for `reason` that fit how the connection signs in (an OAuth one is re-authorized)."""
+    from connections.catalog import CatalogError
+    from connections.custom import spec_for
+
+    try:
+        method = spec_for(connection).auth_method(connection.auth_method)
+    except (CatalogError, KeyError, ValueError):  # a connector or method no longer offered: the seed's advice
+        return RECOMMENDATIONS.get(reason, RECOMMENDATIONS[Kind.OTHER])
+    return recommendations_for(reason or Kind.OTHER, auth_type=method.type, credentials=credentials_phrase(method))
 
 
 def _notify_recovered(connection: Connection, *, reason_before: str) -> list[Notification]:
@@ -160,9 +176,18 @@ def _notify(connection: Connection, *, kind: str, title: str, body: str, link: s
     )
 
 
+def _reauthorize_url(connection: Connection) -> str:
+    """A person's own (runtime user) connection is re-authorized from My connections, by its owner."""
+    if connection.owner_id is not None:
+        return reverse("my_connection_reauthorize", args=[connection.pk])
+    return reverse("connection_authorize", args=[connection.pk])
+
+
 def _recipients(connection: Connection) -> list[User]:
     """Its owner (who created or authorized it, or whose personal connection it is), if they can still see the
     project, and the project's managers."""
+    if connection.owner_id is not None:  # a person's own (runtime user) connection: theirs alone
+        return list(User.objects.filter(pk=connection.owner_id, is_active=True))
     project = connection.project
     owners = {connection.created_by_id, connection.authorized_by_id, connection.owner_id} - {None}
     members = get_users_with_perms(project, only_with_perms_in=[level.value for level in ProjectAccess])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -26,15 +27,18 @@ from connections.auth.oauth1 import REQUEST_SECRET_FIELD
 from connections.auth.oauth2 import VERIFIER_FIELD
 from connections.catalog import InvalidValue
 from connections.client import oauth_client_for, resolved_auth, spec_for
-from connections.models import Connection, OAuthFlow
+from connections.models import Connection, OAuthFlow, OAuthProfile
 from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.services import audit_authorization_failed, connection_store_tokens
-from connections.status import CheckOutcome, classify_settings_error
+from connections.status import CheckOutcome, classify_settings_error, first_authorization_verdict
 from connections.tokens import credentials_refused
 
 __all__ = [
+    "AdminSetup",
     "AuthorizationRefused",
+    "admin_setup_for",
+    "apps_needing_setup",
     "connection_authorize_begin",
     "connection_authorize_client_credentials",
     "connection_authorize_complete",
@@ -51,6 +55,51 @@ class AuthorizationRefused(Exception):
 
 def oauth_redirect_uri() -> str:
     return f"{settings.SPLICE_BASE_URL}{reverse('connection_oauth_callback')}"
+
+
+@dataclass(frozen=True)
+class AdminSetup:
+    """What an admin must do before anyone can connect an app whose auth method needs an OAuth client: register
+    Splice at the app with this redirect URI, then give Splice the client id and secret it gets there."""
+
+    app_name: str
+    method_label: str
+    redirect_uri: str
+    env_client_id: str
+    env_client_secret: str
+
+
+def _configured_apps() -> set[str]:
+    """The connector keys that have a default OAuth profile (the one new connections use)."""
+    return set(OAuthProfile.objects.filter(is_default=True).values_list("connector_key", flat=True))
+
+
+def _needs_client(method) -> bool:
+    return auth_for(method.type).needs_oauth_client
+
+
+def admin_setup_for(spec, method, *, configured: set[str] | None = None) -> AdminSetup | None:
+    """How to set up `method` of `spec` when it needs an OAuth client the deployment has not registered (no
+    default OAuth profile for the app); None when it needs none or has one."""
+    if not _needs_client(method):
+        return None
+    if spec.primary_key in (_configured_apps() if configured is None else configured):
+        return None
+    env = f"SPLICE_OAUTH_{spec.primary_key.upper()}_CLIENT"
+    return AdminSetup(app_name=spec.name, method_label=method.label, redirect_uri=oauth_redirect_uri(),
+                      env_client_id=f"{env}_ID", env_client_secret=f"{env}_SECRET")
+
+
+def apps_needing_setup(specs) -> dict[str, str]:
+    """For the catalog's and the wizard's tiles, in one query: {app key: "all"} when no way of signing in to it
+    works before an admin registers an OAuth client, {app key: "some"} when only some of its methods need that."""
+    configured = _configured_apps()
+    needing = {}
+    for spec in specs:
+        waiting = [admin_setup_for(spec, method, configured=configured) is not None for method in spec.auth]
+        if any(waiting):
+            needing[spec.key] = "all" if all(waiting) else "some"
+    return needing
 
 
 def _session_hash(session_key: str | None) -> str:
@@ -83,6 +132,9 @@ def connection_authorize_begin(*, connection: Connection, acting_user: User, ses
     url = auth.begin(Authorizing(connection=connection, method=method, spec=spec, client=client, flow=flow,
                                  redirect_uri=oauth_redirect_uri()))
     flow.save()
+    # A connection the wizard made waits as long as the flow may still come back, then goes.
+    Connection.objects.filter(pk=connection.pk, pending_until__lt=flow.expires_at).update(
+        pending_until=flow.expires_at)
     return url
 
 
@@ -128,8 +180,9 @@ def connection_authorize_complete(*, params: dict, acting_user: User, session_ke
             params,
         )
     except ConnectionProblem as problem:
-        audit_authorization_failed(connection=connection, verdict=problem.verdict, acting_user=acting_user, ip=ip)
-        return connection, CheckOutcome(ok=False, verdict=problem.verdict)
+        verdict = _attempt_verdict(problem.verdict, connection)
+        audit_authorization_failed(connection=connection, verdict=verdict, acting_user=acting_user, ip=ip)
+        return connection, CheckOutcome(ok=False, verdict=verdict)
     outcome = connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens,
                                       token_secret=token_secret, origins=flow.origins, ip=ip)
     connection.refresh_from_db()
@@ -155,7 +208,14 @@ def connection_authorize_client_credentials(*, connection: Connection, acting_us
         origins = _origins(connection)
         tokens = auth_for(method.type).fetch_tokens(method, oauth_client_for(connection, method=method))
     except ConnectionProblem as problem:
-        audit_authorization_failed(connection=connection, verdict=problem.verdict, acting_user=acting_user, ip=ip)
-        return CheckOutcome(ok=False, verdict=problem.verdict)
+        verdict = _attempt_verdict(problem.verdict, connection)
+        audit_authorization_failed(connection=connection, verdict=verdict, acting_user=acting_user, ip=ip)
+        return CheckOutcome(ok=False, verdict=verdict)
     return connection_store_tokens(connection=connection, acting_user=acting_user, tokens=tokens, origins=origins,
                                    ip=ip)
+
+
+def _attempt_verdict(verdict: Verdict, connection: Connection) -> Verdict:
+    """An authorization someone is trying now says what went wrong this time (status.first_authorization_verdict)."""
+    spec = spec_for(connection)
+    return first_authorization_verdict(verdict, method=spec.auth_method(connection.auth_method), app=spec.name)

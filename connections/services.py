@@ -7,6 +7,7 @@ appear in audit events only as ••••.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 
@@ -27,7 +28,15 @@ from connections.origins import origins_for_settings
 from connections.problems import RECOMMENDATIONS, ConnectionProblem, Kind, Verdict
 from connections.secrets import MASK, Secret
 from connections.signals import connection_disconnected, connection_status_changed
-from connections.status import CheckOutcome, Current, Decision, Rules, classify_settings_error, decide
+from connections.status import (
+    CheckOutcome,
+    Current,
+    Decision,
+    Rules,
+    classify_settings_error,
+    decide,
+    first_authorization_verdict,
+)
 from connections.vault import VaultError
 
 __all__ = [
@@ -39,6 +48,7 @@ __all__ = [
     "connection_create",
     "connection_delete",
     "connection_disconnect",
+    "connection_discard_pending",
     "connection_origin_change",
     "connection_audit_tested",
     "connection_record_outcome",
@@ -47,6 +57,7 @@ __all__ = [
     "connection_store_tokens",
     "connection_test",
     "connection_update",
+    "connections_pending_purge",
     "oauth_profile_create",
 ]
 
@@ -54,6 +65,17 @@ logger = logging.getLogger(__name__)
 
 Status = Connection.Status
 Reason = Connection.ErrorReason
+
+
+
+def _pending_seconds() -> int:
+    """How long a connection the wizard made waits for its first authorization (an OAuth flow extends it to the
+    flow's own expiry): long enough to go and find an API key."""
+    return settings.SPLICE_WIZARD_PENDING_SECONDS
+
+
+def _reason_label(reason: str) -> str:
+    return Reason(reason).label if reason in Reason.values else reason.replace("_", " ").capitalize()
 
 
 class ConnectionInUse(ValidationError):
@@ -88,15 +110,24 @@ def connection_create(
     environment: str = Connection.Environment.PRODUCTION, settings_values: dict | None = None,
     secret_settings: dict | None = None, slot: str = Connection.Slot.PRIMARY, description: str = "",
     tags: list[str] | None = None, scopes: list[str] | None = None, oauth_profile: OAuthProfile | None = None,
-    ip: str | None = None,
+    ip: str | None = None, pending: bool = False,
 ) -> Connection:
-    """A new, not yet authorized connection. Raises ValidationError with a message per field."""
+    """A new, not yet authorized connection. Raises ValidationError with a message per field.
+
+    `pending` (the wizard): the connection exists only to be authorized; lists leave it out until its first
+    authorization succeeds, and it is removed if that has not happened in time (connections_pending_purge). A
+    connection made on purpose before its credentials (a shell, from the API or the demo) is not pending."""
     spec = registry().get(connector_key)
     method = spec.auth_method(auth_method) if auth_method else spec.auth[0]
+    if pending:  # the same person's unfinished try under this name (they went back a step) gives way
+        for earlier in Connection.objects.filter(project=project, name__iexact=name.strip(), created_by=acting_user,
+                                                 pending_until__isnull=False, owner__isnull=True):
+            connection_discard_pending(connection=earlier, acting_user=acting_user, ip=ip)
     connection = Connection(
         project=project, connector_key=spec.primary_key, slot=slot, name=name.strip(), description=description,
         tags=tags or [], environment=environment, auth_method=method.key, scopes=scopes or [],
         oauth_profile=oauth_profile, created_by=acting_user, status=Status.NOT_CONNECTED,
+        pending_until=timezone.now() + timedelta(seconds=_pending_seconds()) if pending else None,
     )
     if spec.is_secondary:
         connection.slot = Connection.Slot.SECONDARY
@@ -159,8 +190,12 @@ def _origin_move(connection: Connection, cleaned: dict) -> tuple[list[str], list
 @transaction.atomic
 def connection_update(*, connection: Connection, acting_user: User, name: str | None = None,
                       description: str | None = None, tags: list[str] | None = None,
-                      settings_values: dict | None = None, ip: str | None = None) -> Connection:
+                      settings_values: dict | None = None, ip: str | None = None,
+                      project: Project | None = None) -> Connection:
     """Edit the non-secret parts. New credentials go through connection_set_credentials (tested first).
+
+    `project` moves the connection to another project the acting user may use, while no recipe uses it (a
+    recipe binds only connections of its own project); its name must be free there.
 
     Settings that move the connection's requests to another origin erase its credentials, which were authorized
     for the old ones only: the connection is "not connected" until it is authorized again (audited, with both)."""
@@ -169,6 +204,10 @@ def connection_update(*, connection: Connection, acting_user: User, name: str | 
         if value is not None and getattr(connection, attr) != value:
             changes[attr] = [getattr(connection, attr), value]
             setattr(connection, attr, value.strip() if isinstance(value, str) else value)
+    if project is not None and project.pk != connection.project_id:
+        _check_move(connection, project, acting_user)
+        changes["project"] = [connection.project.name, project.name]
+        connection.project = project
     moved = None
     if settings_values is not None:
         spec = registry().get(connection.connector_key)
@@ -196,6 +235,22 @@ def connection_update(*, connection: Connection, acting_user: User, name: str | 
                              "not connected until authorized again",
                      details={"from_origins": old, "to_origins": new})
     return connection
+
+
+def _check_move(connection: Connection, project: Project, acting_user: User) -> None:
+    from accounts.models import ProjectAccess
+    from accounts.selectors import projects_for_user
+
+    if not projects_for_user(acting_user, ProjectAccess.USE).filter(pk=project.pk).exists():
+        raise ValidationError({"project": "You cannot use that project."})
+    if connection.owner_id is not None or connection.personal_connections.exists():
+        raise ValidationError({"project": "A connection with runtime user connections (or one of them) stays in "
+                                          "its project."})
+    used_by = list(recipes_using(connection)[:5])
+    if used_by:
+        raise ValidationError({"project": "Recipes use this connection in its project ("
+                                          + ", ".join(f"“{recipe.name}”" for recipe in used_by)
+                                          + "): unbind it from them before moving it."})
 
 
 def _erase_credentials(connection: Connection, *, status: str, **also) -> None:
@@ -238,6 +293,7 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     outcome, _ = connection_client(candidate).check()
     reauthorize = connection.authorized_at is not None
     if not outcome.ok:
+        outcome = _attempt_outcome(candidate, outcome)
         audit_authorization_failed(connection=connection, verdict=outcome.verdict, acting_user=acting_user, ip=ip)
         return outcome
     now = timezone.now()
@@ -281,17 +337,31 @@ def connection_store_tokens(*, connection: Connection, acting_user: User, tokens
         with transaction.atomic():
             _authorized(row, acting_user, outcome, reauthorize=reauthorize, ip=ip)
     else:
+        outcome = _attempt_outcome(row, outcome)
         audit_authorization_failed(connection=row, verdict=outcome.verdict, acting_user=acting_user, ip=ip)
         connection_record_outcome(connection=row, outcome=outcome, source=ConnectionCheck.Source.AUTHORIZATION)
     return outcome
+
+
+def _attempt_outcome(connection: Connection, outcome: CheckOutcome) -> CheckOutcome:
+    """A failed authorization someone just tried, in the words of that try (status.first_authorization_verdict):
+    wrong credentials are "incorrect", a transient failure is theirs to try again."""
+    from connections.custom import spec_for
+
+    spec = spec_for(connection)
+    return replace(outcome, verdict=first_authorization_verdict(
+        outcome.verdict, method=spec.auth_method(connection.auth_method), app=spec.name))
 
 
 def _authorized(connection: Connection, acting_user: User, outcome: CheckOutcome, *, reauthorize: bool,
                 ip: str | None, changed: dict | None = None) -> None:
     """Audit a successful (re-)authorization; `changed` names the credential fields set, values masked."""
     action = AuditEvent.Action.REAUTHORIZED if reauthorize else AuditEvent.Action.AUTHORIZED
+    # The wizard's connection is made: from now on it is listed, and no purge removes it.
+    Connection.objects.filter(pk=connection.pk, pending_until__isnull=False).update(pending_until=None)
+    connection.pending_until = None
     audit_record(connection=connection, action=action, actor=acting_user, ip=ip,
-                 summary=f"{'Re-authorized' if reauthorize else 'Authorized'}: connected as {outcome.identity or '—'}",
+                 summary=f"Connected as {outcome.identity}" if outcome.identity else "Connected",
                  details={"credentials": changed} if changed else None)
     connection_record_outcome(connection=connection, outcome=outcome, actor=acting_user,
                             source=ConnectionCheck.Source.AUTHORIZATION)
@@ -398,7 +468,7 @@ def _status_changed_event(row: dict, decision: Decision, actor: User | None) -> 
         connection_id=row["pk"], connection_name=row["name"], project_id=row["project_id"], actor=actor,
         action=AuditEvent.Action.STATUS_CHANGED,
         summary=f"{Status(status_before).label} → {Status(status_after).label}"
-                + (f" ({Reason(reason_after).label})" if reason_after else ""),
+                + (f" ({_reason_label(reason_after)})" if reason_after else ""),
         details={"from": status_before, "to": status_after, "reason": reason_after, "from_reason": reason_before},
     )
 
@@ -456,6 +526,33 @@ def _revoke(connection: Connection) -> str:
         return f"not revoked: {problem.verdict.message}"
     except (VaultError, CatalogError):  # unreadable credentials, a connector no longer offered: disconnect anyway
         return "not revoked: Splice cannot ask the app"
+
+
+@transaction.atomic
+def connection_discard_pending(*, connection: Connection, acting_user: User | None, ip: str | None = None,
+                               reason: str = "its first authorization was not completed") -> bool:
+    """Remove a connection the wizard made that never got authorized (cancelled, or its time ran out): nothing
+    half-made is left in any list. The audit log keeps that it was. False when it is not pending (any more)."""
+    row = (Connection.objects.select_for_update().filter(pk=connection.pk, pending_until__isnull=False)
+           .only("pk", "name", "project_id").first())
+    if row is None:
+        return False
+    audit_record(connection=row, action=AuditEvent.Action.DELETED, actor=acting_user, ip=ip,
+                 summary=f"Removed “{row.name}”: {reason}")
+    row.delete()
+    return True
+
+
+def connections_pending_purge(*, now=None) -> int:
+    """Remove the wizard's connections whose first authorization did not happen in time (abandoned at step 3, or
+    an OAuth flow that never came back). Returns how many. The wizard and each health sweep call it."""
+    now = now or timezone.now()
+    removed = 0
+    for connection in Connection.objects.filter(pending_until__lt=now).only("pk")[:500]:
+        with transaction.atomic():
+            removed += connection_discard_pending(connection=connection, acting_user=None,
+                                                  reason="its first authorization did not happen in time")
+    return removed
 
 
 @transaction.atomic

@@ -17,7 +17,9 @@ reason (the egress policy). Other answers are no verdict: a plain client error o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -26,7 +28,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
 from connections.egress import REFUSED_MESSAGE, EgressRefused
-from connections.problems import RECOMMENDATIONS, Kind, Verdict
+from connections.problems import RECOMMENDATIONS, Kind, Verdict, recommendations_for
 
 __all__ = [
     "CheckOutcome",
@@ -37,7 +39,12 @@ __all__ = [
     "classify_exception",
     "classify_oauth_error",
     "classify_settings_error",
+    "credentials_phrase",
     "decide",
+    "first_authorization_verdict",
+    "fitted_verdict",
+    "missing_scope",
+    "relative_time",
     "retry_after_seconds",
 ]
 
@@ -48,6 +55,7 @@ _REASON_OF_KIND = {
     Kind.CREDENTIALS_INVALID: "credentials_invalid",
     Kind.INSUFFICIENT_PERMISSIONS: "insufficient_permissions",
     Kind.ADDRESS_REFUSED: "address_refused",
+    Kind.CREDENTIALS_UNREADABLE: "credentials_unreadable",
 }
 _MESSAGES = {
     Kind.CREDENTIALS_INVALID: "Credentials were changed or revoked in the app.",
@@ -66,13 +74,18 @@ def _verdict(kind: Kind, message: str | None = None, **extra) -> Verdict:
 
 
 def classify_answer(status: int, *, headers=None, rule: Literal["invalid", "refresh"] | None = None,
-                    app: str = "The app", now: datetime | None = None) -> Verdict | None:
+                    app: str = "The app", now: datetime | None = None, body: bytes | str | None = None
+                    ) -> Verdict | None:
     """The verdict for an app's HTTP answer: None when it is a success or a plain client error of the request.
-    `rule`: what the connector's `invalid_on` / `refresh_on` rules say of it (ConnectorSpec.response_verdict)."""
+    `rule`: what the connector's `invalid_on` / `refresh_on` rules say of it (ConnectorSpec.response_verdict).
+    `body`: the answer's body, where a 403 may name the scope it lacks."""
     if rule == "invalid" or status == 401:
         return _verdict(Kind.CREDENTIALS_INVALID, status_code=status)
     if status == 403:
-        return _verdict(Kind.INSUFFICIENT_PERMISSIONS, status_code=status)
+        scope = missing_scope(headers, body)
+        message = (f"The user who authorized this connection lacks permission: {app} asks for the scope “{scope}”."
+                   if scope else None)
+        return _verdict(Kind.INSUFFICIENT_PERMISSIONS, message, status_code=status)
     if status == 429:
         return _verdict(Kind.TRANSIENT, f"{app} is rate limiting requests (HTTP 429).", status_code=status,
                         retry_after=retry_after_seconds(headers, now=now))
@@ -98,6 +111,33 @@ def classify_exception(exc: Exception, *, app: str = "The app") -> Verdict:
         return _verdict(Kind.TRANSIENT, f"The request to {app} failed ({type(exc).__name__}).",
                         may_have_reached=True)
     raise exc
+
+
+# RFC 6750 §3: WWW-Authenticate: Bearer error="insufficient_scope", scope="items:write"
+_AUTH_PARAM_RE = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+_SCOPE_SHOWN = 200
+
+
+def missing_scope(headers=None, body: bytes | str | None = None) -> str:
+    """The scope (or permission) a 403 says it lacks: RFC 6750's `insufficient_scope` challenge, else a JSON body's
+    `{"error": "insufficient_scope", "scope": "…"}`; "" when the app does not say. Only the scope's name is kept."""
+    challenge = (headers or {}).get("WWW-Authenticate") or ""
+    params = {name.lower(): quoted or bare for name, quoted, bare in _AUTH_PARAM_RE.findall(challenge)}
+    if params.get("error") == "insufficient_scope" and params.get("scope"):
+        return _scope_text(params["scope"])
+    try:
+        data = json.loads(body) if body else None
+    except (TypeError, ValueError):
+        return ""
+    if isinstance(data, dict) and data.get("error") == "insufficient_scope":
+        scope = data.get("scope") or data.get("required_scope") or ""
+        return _scope_text(" ".join(scope) if isinstance(scope, list) else str(scope))
+    return ""
+
+
+def _scope_text(scope: str) -> str:
+    printable = "".join(c for c in scope if c.isprintable()).strip()
+    return printable[:_SCOPE_SHOWN]
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
@@ -145,6 +185,59 @@ def retry_after_seconds(headers, *, now: datetime | None = None) -> float | None
 
         now = timezone.now()
     return max(0.0, (when - now).total_seconds())
+
+
+# --- words that fit the connection -------------------------------------------------------------------------
+
+
+def credentials_phrase(method, joiner: str = "and") -> str:
+    """What a person typed for `method`, by its own labels: "email and password", "API key" ("" for OAuth)."""
+    labels = [f.label[:1].lower() + f.label[1:] if not f.label[:2].isupper() else f.label
+              for f in getattr(method, "credential_fields", [])]
+    if len(labels) <= 1:
+        return "".join(labels)
+    return f"{', '.join(labels[:-1])} {joiner} {labels[-1]}"
+
+
+def relative_time(moment: datetime | None, *, now: datetime | None = None) -> str:
+    """“just now”, “5 minutes ago”, “2 days ago”: never “0 minutes ago” (Django's timesince under a minute)."""
+    if moment is None:
+        return ""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    now = now or timezone.now()
+    if (now - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+def fitted_verdict(verdict: Verdict, *, method) -> Verdict:
+    """The verdict with the generic advice of its kind made to fit `method` (an OAuth connection re-authorizes,
+    a Basic one double-checks its username and password); advice written for this very failure is kept."""
+    if method is None or list(verdict.recommendations) != list(RECOMMENDATIONS.get(verdict.kind, ())):
+        return verdict
+    return replace(verdict, recommendations=recommendations_for(
+        verdict.kind, auth_type=method.type, credentials=credentials_phrase(method)))
+
+
+def first_authorization_verdict(verdict: Verdict, *, method, app: str = "The app") -> Verdict:
+    """A first authorization that failed says what happened this time: wrong credentials are "incorrect" (not
+    "changed or revoked", which is for a connection that used to work), and a transient failure offers to try
+    again (no check retries a connection that never worked)."""
+    if verdict.kind == Kind.CREDENTIALS_INVALID:
+        typed = credentials_phrase(method, "or")
+        if typed:
+            message = f"The {typed} is incorrect."
+        else:
+            message = f"{app} did not accept the authorization (HTTP {verdict.status_code})." \
+                if verdict.status_code else f"{app} did not accept the authorization: {verdict.message}"
+        return replace(verdict, message=message, recommendations=recommendations_for(
+            Kind.CREDENTIALS_INVALID, auth_type=method.type, credentials=credentials_phrase(method),
+            first_authorization=True))
+    if verdict.kind == Kind.TRANSIENT:
+        return replace(verdict, recommendations=recommendations_for(Kind.TRANSIENT, first_authorization=True))
+    return fitted_verdict(verdict, method=method)
 
 
 # --- transitions --------------------------------------------------------------------------------------------

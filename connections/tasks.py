@@ -11,6 +11,7 @@ from django.conf import settings
 
 from accounts.tasks import notification_emails_send_task
 from connections import health
+from connections.services import connections_pending_purge
 
 __all__ = ["health_check", "health_sweep", "prune_check_history"]
 
@@ -20,7 +21,9 @@ _TASK_LIMIT = 2 * settings.SPLICE_HEALTH_CHECK_TIME_LIMIT + 10
 
 @shared_task(name="splice.health.sweep")
 def health_sweep() -> int | None:
-    """Plan a sweep (enqueue one check per due connection); the id of the sweep, or None if one still runs."""
+    """Plan a sweep (enqueue one check per due connection); the id of the sweep, or None if one still runs.
+    Wizard connections whose first authorization never came are removed first (nobody returns to them)."""
+    connections_pending_purge()
     sweep = health.health_sweep_start()
     return sweep.pk if sweep else None
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("oauth/callback/", views.oauth_callback, name="connection_oauth_callback"),
     path("<id:pk>/", views.connection_detail, name="connection_detail"),
     path("<id:pk>/authorize/", views.connection_authorize, name="connection_authorize"),
+    path("<id:pk>/cancel/", views.connection_cancel, name="connection_cancel"),
     path("<id:pk>/test/", views.connection_test, name="connection_test"),
     path("<id:pk>/edit/", views.connection_edit, name="connection_edit"),
     path("<id:pk>/disconnect/", views.connection_disconnect, name="connection_disconnect"),

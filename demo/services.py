@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from accounts import roles
 from accounts.models import Project, User
 from connections.catalog.app_slot import AppSlot
 from connections.models import Connection
@@ -13,7 +14,15 @@ from recipes import services as recipes
 from recipes.models import Recipe
 from recipes.services import RecipeHasErrors
 
-__all__ = ["DEMO_RECIPES", "demo_recipes_create", "demo_recipes_start"]
+__all__ = ["DEMO_CONNECTION", "DEMO_RECIPES", "DEMO_USERS", "demo_recipes_create", "demo_recipes_start"]
+
+DEMO_USERS = [
+    # email, password (set only when the account is first created), role, superuser
+    ("admin@example.com", "splice-admin-demo", roles.ADMIN, True),
+    ("builder@example.com", "splice-builder-demo", roles.BUILDER, False),
+    ("viewer@example.com", "splice-viewer-demo", roles.VIEWER, False),
+]
+DEMO_CONNECTION = "Demo CRM (sales team)"
 
 # name, description, [(catalog key, operation, inputs)], poll minutes
 DEMO_RECIPES = [

@@ -8,13 +8,14 @@ project's recipe is a 404). Editing needs "Edit recipes" and use of the project.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.safestring import SafeString
@@ -22,19 +23,26 @@ from django.views.decorators.http import require_POST
 
 from accounts.access import privilege_required, require_privilege
 from accounts.models import ProjectAccess
-from accounts.selectors import projects_for_user
+from accounts.selectors import project_preselected, projects_for_user
 from config.converters import parse_id
+from connections import services as connection_services
+from connections.auth import auth_for
 from connections.catalog import registry
 from connections.catalog.app_slot import PRIMARY, AppSlot
+from connections.forms import CredentialsForm, DescribeConnectionForm, validation_error_to_form
 from connections.models import Connection
-from connections.selectors import connections_for_user
+from connections.oauth import admin_setup_for, connection_authorize_begin, connection_authorize_client_credentials
+from connections.problems import ConnectionProblem
+from connections.selectors import connection_for_user_or_404, connections_for_user, usable_projects
+from connections.status import CheckOutcome
 from recipes import services
 from recipes.builtins import (
     FIELD_NAME_RE,
     NEW_CALL,
     RECIPE_FUNCTION,
     app_for,
-    builtin_apps,
+    builtin_apps_for,
+    builtin_offered,
     needs_connection,
     operation_for,
 )
@@ -56,6 +64,10 @@ from recipes.webhooks import webhook_url
 
 PAGE_SIZE = 50
 PENDING_BINDING = "recipe_pending_binding"
+# Where connections.views.oauth_callback sends the browser once an app has authorized a connection (it pops it).
+OAUTH_NEXT = "connection_next"
+# Design-time errors whose fix is authorizing the connection again: their link comes back to the recipe.
+REAUTHORIZE_ERRORS = frozenset({"connection_error", "connection_disconnected", "connection_not_connected"})
 ANY_POSITION = 987654321  # a step position that stands for every position in a reversed URL
 MAX_INPUT_LENGTH = 10_000  # one step input (a mapping with its data pills, a message template...)
 MAX_RESULT_FIELDS = 100  # Return result's fields
@@ -84,8 +96,8 @@ def _apps_of(recipe: Recipe) -> list:
 @privilege_required("recipes.add_recipe")
 def recipe_create(request):
     projects = projects_for_user(request.user, ProjectAccess.USE).order_by("name")
-    project_id = parse_id(request.GET.get("project", ""))
-    initial = {"project": projects.filter(pk=project_id).first() if project_id else projects.first()}
+    # The project the person came from (a project page, a recipe's editor), else their own, never the first by name.
+    initial = {"project": project_preselected(request.user, projects, request.GET.get("project"))}
     form = RecipeForm(request.POST or None, projects=projects, initial=initial)
     if request.method == "POST" and form.is_valid():
         recipe = services.recipe_create(project=form.cleaned_data["project"], name=form.cleaned_data["name"],
@@ -113,7 +125,7 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
     inputs, message, new_name, new_value}). `start_form`, `call_field_form`: those forms with their errors."""
     steps = list(recipe.steps.all())
     bindings = {b.app_slot: b for b in recipe.bindings.all()}
-    errors = design_time_errors(recipe, steps=steps, bindings=bindings.values())
+    errors = _returning_here(recipe, design_time_errors(recipe, steps=steps, bindings=bindings.values()))
     may_change = request.user.has_perm("recipes.change_recipe")
     may_start = request.user.has_perm("recipes.start_recipe")
     # Project access is checked once, and only if a privilege needs it: each guardian check costs two queries.
@@ -156,7 +168,7 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
             errors_by_step.setdefault(position, []).append(error)
     inputs_url = _url_per_position("recipe_step_inputs", recipe)
     delete_url = _url_per_position("recipe_step_delete", recipe)
-    step_views, pill_buttons = [], SafeString()
+    step_views, pill_buttons, pill_labels = [], SafeString(), {}
     for step in steps:
         app = step.app_slot
         operation = operation_for(recipe, step)
@@ -176,23 +188,26 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
         })
         if operation is not None:
             pill_buttons += editor_markup.pill_buttons(step, operation)
+            pill_labels |= _pill_labels(step, operation)
 
     trigger = next((s for s in steps if s.is_trigger), None)
     kind = trigger_kind(recipe, trigger) if trigger is not None else None
     chosen = AppSlot.from_catalog_key(request.GET["app"]) if request.GET.get("app") else None
     chosen_app = app_for(chosen) if chosen else None
-    if chosen_app is not None and chosen.connector_key == RECIPE_FUNCTION and not is_callable:
-        chosen_app = None  # offered only to callable recipes
-    menu = [app for app in builtin_apps() if app.key != RECIPE_FUNCTION or is_callable]
+    if chosen_app is not None and not builtin_offered(chosen.connector_key, recipe.kind):
+        chosen_app = None  # Callable recipe / Workbot: offered only to recipes of that kind
+    menu = builtin_apps_for(recipe.kind)
     return {
         "recipe": recipe, "steps": step_views, "apps": apps, "errors": errors, "can_edit": can_edit,
         "editable": editable, "builtins": menu, "catalog": registry().apps(), "chosen": chosen,
+        "pill_labels": pill_labels,
         "chosen_app": chosen_app, "has_trigger": trigger is not None, "trigger_kind": kind,
         "can_start": may_start and uses_project,
         "start_form": start_form or (RecipeStartForm() if kind == "poll" else None),
         "settings_form": RecipeSettingsForm(instance=recipe) if editable else None,
         "call_field_form": call_field_form or (CallFieldForm() if editable and is_callable else None),
         "call_url": f"{settings.SPLICE_BASE_URL}/api/v1/recipes/{recipe.pk}/call" if is_callable else "",
+        **(_workbot_addresses() if recipe.kind == Recipe.Kind.WORKBOT else {}),
         # The webhook address starts a job for anyone who has it: shown to the people who may edit the recipe
         # (and so regenerate it), not to everyone who can view the recipe, so that a viewer's screen, a shared
         # screenshot or a read-only account does not leak it.
@@ -202,6 +217,25 @@ def _editor_context(request, recipe: Recipe, *, binding_error: tuple[AppSlot, li
         "binding_errors": binding_error[1] if binding_error and not any(a["binding_errors"] for a in apps) else [],
         **extra,
     }
+
+
+def _workbot_addresses() -> dict[str, str]:
+    """Where the Slack app posts a Workbot recipe's commands, and where people link their Slack account."""
+    return {"workbot_commands_url": settings.SPLICE_BASE_URL + reverse("workbot_slack_commands"),
+            "workbot_link_url": settings.SPLICE_BASE_URL + reverse("workbot_link")}
+
+
+def _returning_here(recipe: Recipe, errors: list) -> list:
+    """The errors, with a Re-authorize (or Authorize) link that comes back to this recipe once it is done."""
+    back = urlencode({"next": recipe.get_absolute_url()})
+    return [replace(e, fix_url=f"{e.fix_url}{'&' if '?' in e.fix_url else '?'}{back}")
+            if e.code in REAUTHORIZE_ERRORS and e.fix_url else e for e in errors]
+
+
+def _pill_labels(step, operation) -> dict[str, str]:
+    """How the editor shows this step's data pills as chips: `trigger.name` → "Trigger › Name"."""
+    where = "Trigger" if step.is_trigger else f"Step {step.position}"
+    return {f"{step.ref}.{output.name}": f"{where} › {output.label}" for output in operation.output}
 
 
 def _url_per_recipe(name: str) -> Callable[[int], str]:
@@ -374,8 +408,16 @@ def _result_fields(inputs: dict[str, str], new_name: str, new_value: str, remove
 @privilege_required("recipes.change_recipe")
 @require_POST
 def step_delete(request, pk: int, position: int):
+    """Remove a step, once the person confirms (`confirm=1`): the question is a dialog in the step (htmx), or the
+    editor again with the question on top."""
     recipe = _editable_recipe(request, pk)
     step = get_object_or_404(recipe.steps, position=position)
+    if request.POST.get("confirm") != "1":
+        question = {"step": step, "operation": _operation_name(recipe, step), "app": step.app_slot.label,
+                    "delete_url": request.path, "later": recipe.steps.filter(position__gt=position).count()}
+        if request.htmx:
+            return render(request, "recipes/_remove_step.html", {"recipe": recipe, "question": question})
+        return _editor_response(request, recipe, status=200, remove_question=question)
     try:
         services.step_delete(step=step, acting_user=request.user)
     except ValidationError as exc:
@@ -397,7 +439,8 @@ def _binding_refused(request, recipe: Recipe, app: AppSlot, exc: ValidationError
     return _editor_response(request, recipe, status=200, binding_error=(app, exc.messages))
 
 
-def _bind(request, recipe: Recipe, app: AppSlot, connection_id: str, *, confirm: bool, success: str):
+def _bind(request, recipe: Recipe, app: AppSlot, connection_id: str, *, confirm: bool, success: str,
+          anchor: str = "#connections"):
     """Bind the connection `connection_id` to the app, or show why not. `success` is formatted with the app
     and connection names.
 
@@ -415,12 +458,19 @@ def _bind(request, recipe: Recipe, app: AppSlot, connection_id: str, *, confirm:
     except services.BindingNeedsConfirmation as pending:
         seen = visible_connection_ids(request.user, [pending.current])
         current = pending.current if pending.current.pk in seen else None
+        steps = [(step, _operation_name(recipe, step)) for step in pending.steps]
         return _editor_response(request, recipe, status=409, switch={
-            "app_slot": app, "current": current, "new": pending.new, "steps": pending.steps})
+            "app_slot": app, "current": current, "new": pending.new, "steps": steps})
     except ValidationError as exc:
         return _binding_refused(request, recipe, app, exc)
     messages.success(request, success.format(app=app.label, connection=connection.name))
-    return redirect(_back(recipe, "#connections"))
+    return redirect(_back(recipe, anchor))
+
+
+def _operation_name(recipe: Recipe, step) -> str:
+    """A step's trigger or action by its name ("New item"); its key only when the app no longer offers it."""
+    operation = operation_for(recipe, step)
+    return operation.name if operation is not None else step.operation_key
 
 
 @privilege_required("recipes.change_recipe")
@@ -449,26 +499,195 @@ def binding_runtime_user(request, pk: int):
 @privilege_required("recipes.change_recipe")
 @require_POST
 def connect_start(request, pk: int):
-    """Create a connection for an app without leaving the editor: the wizard, then back with it bound."""
+    """Create a connection for an app without the editor's help of htmx: the wizard, then back with it bound.
+    With htmx, the same button opens the side pane instead (connect_pane)."""
     require_privilege(request.user, "connections.add_connection")
     recipe = _editable_recipe(request, pk)
     app = _posted_app(request)
-    request.session[PENDING_BINDING] = {"recipe": recipe.pk, "app_key": app.catalog_key}
+    _remember_pending(request, recipe, app, request.POST.get("step"))
     done = reverse("recipe_connect_done", args=[recipe.pk])
     return redirect(f"{reverse('connection_create_app', args=[app.catalog_key])}?"
                     f"{urlencode({'project': recipe.project_id, 'next': done})}")
 
 
+def _remember_pending(request, recipe: Recipe, app: AppSlot, step) -> None:
+    """What connect_done binds when the person comes back: this recipe's app, and the step to show."""
+    request.session[PENDING_BINDING] = {"recipe": recipe.pk, "app_key": app.catalog_key, "step": parse_id(step or "")}
+
+
 @privilege_required("recipes.change_recipe")
 def connect_done(request, pk: int):
-    """Back from the wizard: bind the new connection to the app the editor asked for."""
+    """Back from the wizard (or an app's authorization page): bind the new connection to the app the editor asked
+    for, and show the step the person started from."""
     recipe = _editable_recipe(request, pk)
     pending = request.session.pop(PENDING_BINDING, None)
     connection_id = request.GET.get("connection", "")
     if not pending or pending.get("recipe") != recipe.pk or parse_id(connection_id) is None:
         return redirect(recipe)
     return _bind(request, recipe, AppSlot.from_catalog_key(pending.get("app_key", "")), connection_id, confirm=True,
-                 success="“{connection}” is connected and used by this recipe.")
+                 success="“{connection}” is connected and used by this recipe.",
+                 anchor=_step_anchor(recipe, pending.get("step")))
+
+
+def _step_anchor(recipe: Recipe, position) -> str:
+    return f"#step-{position}" if position and recipe.steps.filter(position=position).exists() else "#connections"
+
+
+# --- connecting in the side pane (htmx) ---------------------------------------------------------
+# The connection pages' own forms and services, in a pane beside the steps: name and settings, then the credentials
+# form, or the app's authorization page and back to connect_done. The new connection is bound to the app at once.
+
+
+@privilege_required("recipes.change_recipe")
+def connect_pane(request, pk: int):
+    """The side pane's first form: name, environment, auth method and settings (the wizard's step 2). GET opens it
+    (or, with `auth_method`, re-renders the settings for that method); POST creates the connection."""
+    require_privilege(request.user, "connections.add_connection")
+    recipe = _editable_recipe(request, pk)
+    if request.method == "GET" and not request.htmx:  # the pane is a part of the editor, not a page
+        return redirect(recipe)
+    data = request.POST if request.method == "POST" else request.GET
+    app = AppSlot.from_catalog_key(data.get("app_key", ""))
+    spec = app.spec_or_none
+    if spec is None:
+        raise Http404("No such app")
+    step = parse_id(data.get("step", ""))
+    method_key = data.get("auth_method") or spec.auth[0].key
+    if method_key not in {m.key for m in spec.auth}:
+        method_key = spec.auth[0].key
+    projects = usable_projects(request.user).filter(pk=recipe.project_id)  # a recipe binds its project's only
+    initial = {"name": _default_connection_name(spec, recipe), "project": recipe.project,
+               **{k: v for k, v in request.GET.items() if k.startswith("setting_")}}
+    form = DescribeConnectionForm(request.POST if request.method == "POST" else None, initial=initial, spec=spec,
+                                  method_key=method_key, projects=projects, auto_id="connect_%s",
+                                  loopback=settings.SPLICE_ALLOW_INSECURE_LOOPBACK)
+    # An OAuth method without the deployment's OAuth client: the pane says what an admin must do, and makes nothing.
+    setup = admin_setup_for(spec, spec.auth_method(method_key))
+    context = {"recipe": recipe, "spec": spec, "app": app, "step": step, "stage": "describe", "form": form,
+               "method": spec.auth_method(method_key), "setup": setup}
+    if request.method == "GET" and request.GET.get("auth_method"):
+        return render(request, "connections/_describe_fields.html", context)
+    if request.method == "POST" and request.POST.get("refresh") != "auth_method":
+        if setup is None and form.is_valid():
+            try:
+                connection = connection_services.connection_create(
+                    project=recipe.project, connector_key=spec.key, name=form.cleaned_data["name"],
+                    acting_user=request.user, auth_method=method_key, environment=form.cleaned_data["environment"],
+                    settings_values=form.setting_values(), secret_settings=form.secret_values(),
+                    scopes=form.cleaned_data.get("scopes") or [], ip=request.META.get("REMOTE_ADDR"))
+            except ValidationError as exc:
+                validation_error_to_form(form, exc)
+            else:
+                return _pane(request, recipe, connection, spec=spec, app=app, step=step)
+    elif request.method == "POST":
+        form.errors.clear()
+    return render(request, "recipes/_connect_pane.html", context)
+
+
+def _default_connection_name(spec, recipe: Recipe) -> str:
+    """“My <App> account”, numbered when the recipe's project has one already."""
+    taken = set(Connection.objects.filter(project=recipe.project, name__istartswith=f"My {spec.name}")
+                .values_list("name", flat=True))
+    name, number = f"My {spec.name} account", 2
+    while name in taken:
+        name, number = f"My {spec.name} account {number}", number + 1
+    return name
+
+
+def _pane(request, recipe: Recipe, connection: Connection, *, spec, app: AppSlot, step, form=None, outcome=None,
+          status: int = 200):
+    """The pane's second form: the credentials (Basic, API key), or the button that goes to the app to sign in."""
+    method = spec.auth_method(connection.auth_method)
+    auth = auth_for(method.type)
+    if auth.uses_credentials_form and form is None:
+        form = CredentialsForm(spec=spec, method_key=method.key, auto_id="connect_%s",
+                               initial={"username": connection.username})
+    context = {"recipe": recipe, "spec": spec, "app": app, "step": step, "connection": connection, "method": method,
+               "stage": "credentials" if auth.uses_credentials_form else "authorize", "form": form,
+               "outcome": outcome}
+    return render(request, "recipes/_connect_pane.html", context, status=status)
+
+
+def _pane_connection(request, recipe: Recipe, connection_pk: int) -> Connection:
+    """A connection the pane authorizes: one the person may use, in the recipe's project (else a 404). One that
+    worked before is re-authorized, which edits it."""
+    connection = connection_for_user_or_404(request.user, connection_pk, ProjectAccess.USE)
+    if connection.project_id != recipe.project_id or connection.owner_id is not None:
+        raise Http404("No such connection")
+    if connection.authorized_at is not None:
+        require_privilege(request.user, "connections.change_connection")
+    return connection
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def connect_credentials(request, pk: int, connection_pk: int):
+    """The pane's credentials form: checked with the app's test request, then the connection is bound."""
+    require_privilege(request.user, "connections.add_connection")
+    recipe = _editable_recipe(request, pk)
+    connection = _pane_connection(request, recipe, connection_pk)
+    spec, app, step = connection.app_slot.spec, connection.app_slot, parse_id(request.POST.get("step", ""))
+    method = spec.auth_method(connection.auth_method)
+    form = CredentialsForm(request.POST, spec=spec, method_key=method.key, auto_id="connect_%s")
+    if not form.is_valid():
+        return _pane(request, recipe, connection, spec=spec, app=app, step=step, form=form)
+    outcome = connection_services.connection_set_credentials(
+        connection=connection, acting_user=request.user, credentials=form.credentials(),
+        secret_settings=form.secret_values(), ip=request.META.get("REMOTE_ADDR"))
+    if not outcome.ok:
+        return _pane(request, recipe, connection, spec=spec, app=app, step=step, form=form, outcome=outcome)
+    return _bind_from_pane(request, recipe, app, connection, step)
+
+
+@privilege_required("recipes.change_recipe")
+@require_POST
+def connect_authorize(request, pk: int, connection_pk: int):
+    """The pane's "Connect to <App>": off to the app's sign-in page (htmx follows HX-Redirect there, a navigation
+    the page's form-action policy does not limit), back through connect_done to this recipe's step."""
+    require_privilege(request.user, "connections.add_connection")
+    recipe = _editable_recipe(request, pk)
+    connection = _pane_connection(request, recipe, connection_pk)
+    spec, app, step = connection.app_slot.spec, connection.app_slot, parse_id(request.POST.get("step", ""))
+    method = spec.auth_method(connection.auth_method)
+    if not auth_for(method.type).redirects(method):  # OAuth 2.0 client credentials: no browser needed
+        outcome = connection_authorize_client_credentials(connection=connection, acting_user=request.user,
+                                                          ip=request.META.get("REMOTE_ADDR"))
+        if not outcome.ok:
+            return _pane(request, recipe, connection, spec=spec, app=app, step=step, outcome=outcome)
+        return _bind_from_pane(request, recipe, app, connection, step)
+    if not request.session.session_key:
+        request.session.save()
+    try:
+        url = connection_authorize_begin(connection=connection, acting_user=request.user,
+                                         session_key=request.session.session_key)
+    except ConnectionProblem as problem:
+        return _pane(request, recipe, connection, spec=spec, app=app, step=step,
+                     outcome=CheckOutcome(ok=False, verdict=problem.verdict))
+    _remember_pending(request, recipe, app, step)
+    request.session[OAUTH_NEXT] = reverse("recipe_connect_done", args=[recipe.pk])
+    return _go(request, url)
+
+
+def _bind_from_pane(request, recipe: Recipe, app: AppSlot, connection: Connection, step):
+    """Bind the connection the pane just authorized, and show the editor again at the step it was made for."""
+    try:
+        services.binding_set(recipe=recipe, app=app, connection=connection, acting_user=request.user, confirm=True)
+    except ValidationError as exc:  # the recipe was started meanwhile, say: the connection stays, unbound
+        return render(request, "recipes/_connect_pane.html", {
+            "recipe": recipe, "spec": app.spec, "app": app, "step": step, "connection": connection, "stage": "refused",
+            "refusal": " ".join(exc.messages)})
+    messages.success(request, f"“{connection.name}” is connected and used by this recipe.")
+    # A query that changes with each connection, so the browser loads the page again rather than only scrolling.
+    return _go(request, f"{recipe.get_absolute_url()}?connected={connection.pk}{_step_anchor(recipe, step)}")
+
+
+def _go(request, url: str):
+    """Leave the pane for `url`: htmx navigates there (HX-Redirect); a plain form post is redirected."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 @privilege_required("recipes.start_recipe")

@@ -1,7 +1,7 @@
 """Privilege management in Django admin, through the real admin forms."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts import roles
@@ -12,20 +12,19 @@ pytestmark = pytest.mark.django_db
 def test_admin_grants_a_privilege_to_a_role_and_its_members_gain_it(client_for, admin_user, viewer):
     assert not viewer.has_perm("connections.add_connection")
     role = Group.objects.get(name=roles.VIEWER)
-    create_connections = Permission.objects.get(content_type__app_label="connections", codename="add_connection")
-    url = reverse("admin:auth_group_change", args=[role.pk])
+    url = reverse("admin:accounts_role_change", args=[role.pk])
     client = client_for(admin_user)
 
     page = client.get(url)
     assert page.status_code == 200
-    assert "Connections: Create connections" in page.text  # readable privilege names
+    assert "Create connections" in page.text  # readable privilege names
 
-    kept = list(role.permissions.values_list("pk", flat=True))
-    response = client.post(url, {"name": role.name, "permissions": [*kept, create_connections.pk]})
+    kept = ["connections.view_connection", "recipes.view_recipe"]
+    response = client.post(url, {"name": role.name, "privileges": [*kept, "connections.add_connection"]})
     assert response.status_code == 302, response.text[:2000]
 
     viewer = type(viewer).objects.get(pk=viewer.pk)  # fresh permission cache
-    assert viewer.has_perm("connections.add_connection")
+    assert viewer.has_perm("connections.add_connection") and viewer.has_perm("recipes.view_recipe")
 
 
 def test_admin_lists_users_with_their_roles(client_for, admin_user, viewer):

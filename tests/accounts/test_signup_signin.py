@@ -10,7 +10,7 @@ from tests.permissions import ANONYMOUS, Endpoint, assert_access
 pytestmark = pytest.mark.django_db
 
 
-def test_sign_up_creates_a_builder_who_lands_in_their_default_project(client):
+def test_sign_up_creates_a_builder_who_lands_on_a_home_that_says_what_to_do_first(client):
     response = client.post(
         reverse("account_signup"),
         {"email": "ada@example.com", "password1": "Correct-Horse-42", "password2": "Correct-Horse-42"},
@@ -19,10 +19,10 @@ def test_sign_up_creates_a_builder_who_lands_in_their_default_project(client):
     user = User.objects.get(email="ada@example.com")
     assert list(user.groups.values_list("name", flat=True)) == ["Builder"]
     assert user.default_project is not None
-    assert response.redirect_chain[-1][0] == user.default_project.get_absolute_url()
+    assert response.redirect_chain[-1][0] == reverse("home")
     assert response.status_code == 200
-    assert escape(user.default_project.name) in response.text
-    assert "No connections in this project yet" in response.text
+    assert f"Open {escape(user.default_project.name)}" in response.text  # their project, one click away
+    assert "Create your first connection" in response.text
 
 
 def test_sign_up_with_mismatched_passwords_keeps_the_email_and_says_why(client):
@@ -40,7 +40,7 @@ def test_sign_in_then_sign_out(client, builder):
     response = client.post(
         reverse("account_login"), {"login": builder.email, "password": builder.raw_password}, follow=True
     )
-    assert response.redirect_chain[-1][0] == builder.default_project.get_absolute_url()
+    assert response.redirect_chain[-1][0] == reverse("home")
     assert response.wsgi_request.user == builder
 
     response = client.post(reverse("account_logout"), follow=True)

@@ -40,13 +40,13 @@ def test_builder_creates_a_basic_auth_connection_and_recovers_from_a_wrong_passw
     page.get_by_role("button", name="Connect").click()
 
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("Credentials were changed or revoked in the app.")
-    expect(alert).to_contain_text("Verify that the connection's credentials are correct")
+    expect(alert).to_contain_text("The username or password is incorrect.")  # a first authorization (issue 16)
+    expect(alert).to_contain_text("Check the username and password and try again.")
     expect(page.get_by_label("Username", exact=True)).to_have_value("ada")  # nothing else to retype
 
     page.get_by_label("Password", exact=True).fill(api_server.password)
     page.get_by_role("button", name="Try again").click()
-    expect(page.get_by_role("status").first).to_contain_text("Connected as ada@example.com")
+    expect(page.get_by_role("status").first).to_contain_text("is connected as ada@example.com")
     expect(page.get_by_role("heading", name="Ops API")).to_be_visible()
     connection = Connection.objects.get(name="Ops API")
     assert (connection.status, connection.environment) == ("connected", "sandbox")
@@ -75,7 +75,7 @@ def test_builder_connects_oauth2_through_the_apps_login_and_consent_pages(browse
     page.get_by_role("button", name="Authorize").click()
 
     expect(page).to_have_url(re.compile(rf"^{re.escape(splice)}/connections/\d+/$"))
-    expect(page.get_by_role("status").first).to_contain_text("Connected as ada@example.com")
+    expect(page.get_by_role("status").first).to_contain_text("is connected as ada@example.com")
     assert Connection.objects.get(name="Team OAuth").status == "connected"
 
 

@@ -33,7 +33,7 @@ def test_the_demo_connection_is_authorized_broken_and_found_broken(builtin_roles
     page.get_by_label("Username", exact=True).fill(DEMO_ACCOUNT["email"])
     page.get_by_label("Password", exact=True).fill(DEMO_ACCOUNT["password"])
     page.get_by_role("button", name="Connect").click()
-    expect(page.get_by_role("status").first).to_contain_text(f"Connected as {DEMO_ACCOUNT['email']}")
+    expect(page.get_by_role("status").first).to_contain_text(f"is connected as {DEMO_ACCOUNT['email']}")
     connection_url = page.url
 
     page = browser_as(admin)

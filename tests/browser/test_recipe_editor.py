@@ -32,16 +32,17 @@ def test_build_connect_inline_fix_and_start(browser_as, builder, project, api_se
     expect(errors).to_contain_text("Loopback has no connection")
     expect(page.get_by_text("Connect to Loopback to configure this step.").first).to_be_visible()
 
-    # Connect inline: the wizard, then straight back to the editor with the connection in place.
+    # Connect inline: the connection form in the editor's side pane, then the editor with the connection in place.
     page.get_by_role("button", name="Create a new Loopback connection").click()
-    expect(page.get_by_label("Project")).to_have_value(str(project.pk))
-    page.get_by_label("Authentication").select_option(label="Username and password")
-    expect(page.get_by_label("Token URL")).to_have_count(0)
-    page.get_by_label("Base URL").fill(api_server.base_url)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("Username", exact=True).fill("ada")
-    page.get_by_label("Password", exact=True).fill(api_server.password)
-    page.get_by_role("button", name="Connect").click()
+    pane = page.get_by_role("region", name=re.compile("Connect Loopback"))
+    expect(pane).to_contain_text("In the project “Sales operations”")
+    pane.get_by_label("Authentication").select_option(label="Username and password")
+    expect(pane.get_by_label("Token URL")).to_have_count(0)
+    pane.get_by_label("Base URL").fill(api_server.base_url)
+    pane.get_by_role("button", name="Continue").click()
+    pane.get_by_label("Username", exact=True).fill("ada")
+    pane.get_by_label("Password", exact=True).fill(api_server.password)
+    pane.get_by_role("button", name="Connect").click()
 
     expect(page.get_by_role("heading", name="Sync items")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("is connected and used by this recipe")
@@ -49,7 +50,9 @@ def test_build_connect_inline_fix_and_start(browser_as, builder, project, api_se
 
     page.get_by_label("Name", exact=True).click()
     page.get_by_role("button", name="Insert trigger: Name").click()
-    expect(page.get_by_label("Name", exact=True)).to_have_value("{{trigger.name}}")
+    # The pill shows as a chip; the form still sends the pill's text.
+    expect(page.get_by_label("Name", exact=True)).to_have_text("Trigger › Name")
+    expect(page.locator("input[name=input_name]")).to_have_value("{{trigger.name}}")
     page.get_by_role("button", name="Save step 2").click()
     expect(page.get_by_text("No design-time errors.")).to_be_visible()
 
@@ -99,10 +102,12 @@ def test_a_callable_recipe_declares_its_inputs_and_returns_a_result(browser_as, 
     step.get_by_label("Field name").fill("greeting")
     step.get_by_label("Value").fill("Hello ")
     step.get_by_role("button", name="Insert trigger: first_name").click()
-    expect(step.get_by_label("Value")).to_have_value("Hello {{trigger.first_name}}")
+    expect(step.get_by_label("Value")).to_have_text("Hello Trigger › first_name")  # the pill as a chip
+    expect(step.locator("input[name=new_field_value]")).to_have_value("Hello {{trigger.first_name}}")
     step.get_by_label("Value").press("Enter")  # Enter saves with the new field: it removes none
     expect(page.get_by_role("status").first).to_contain_text("Field “greeting” added to step 2.")
-    expect(page.get_by_label("greeting", exact=True)).to_have_value("Hello {{trigger.first_name}}")
+    expect(page.get_by_label("greeting", exact=True)).to_have_text("Hello Trigger › first_name")
+    expect(page.locator("input[name=input_greeting]")).to_have_value("Hello {{trigger.first_name}}")
     expect(page.get_by_text("No design-time errors.")).to_be_visible()
 
     recipe.refresh_from_db()

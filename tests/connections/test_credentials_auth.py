@@ -239,7 +239,9 @@ def test_wrong_new_credentials_keep_the_previous_good_ones(auth_method, good, ba
     assert after.token_version == before.token_version
     failed = AuditEvent.objects.filter(connection=connection, action="authorization_failed").get()
     assert failed.actor == builder
-    assert failed.summary == "Credentials were changed or revoked in the app."
+    # Credentials someone just typed are "incorrect", not "changed or revoked" (issue 16).
+    assert failed.summary == ("The username or password is incorrect." if auth_method == "basic"
+                              else "The API key is incorrect.")
 
     # The connection still works, with the previous credentials.
     assert connection_test(connection=after).ok

@@ -196,8 +196,8 @@ def test_revoked_changed_and_unpermitted_connections_are_found_by_the_next_sweep
     email = next(m for m in mailbox.to(builder.email) if "Revoked grant" in m["Subject"])
     body = email.get_content()
     assert "What happened: The app refused the token request (invalid_grant)" in body
-    assert "Verify that the connection's credentials are correct" in body  # the seed's recommendations
-    assert "Re-authorize the connection" in body
+    assert "Re-authorize the connection" in body  # the seed's recommendations, fitted to an OAuth connection
+    assert "double-check" not in body.lower()
     assert "- Sync leads (running)" in body  # the recipes affected
     assert f"{django_settings.SPLICE_BASE_URL}/connections/{revoked.pk}/authorize/" in body
     permission_mail = next(m for m in mailbox.to(builder.email) if "Lost permission" in m["Subject"])

@@ -84,7 +84,8 @@ def test_callback_with_another_request_token_fails_cleanly(oauth1_connection, oa
                                                acting_user=builder, session_key="s1")
 
     assert not outcome.ok
-    assert outcome.message == "The app's response does not match the request token Splice asked for."
+    assert outcome.message == ("Loopback did not accept the authorization: The app's response does not match the "
+                               "request token Splice asked for.")
     connection.refresh_from_db()
     assert connection.status == Connection.Status.NOT_CONNECTED
     assert connection.access_token == "" and connection.token_secret == ""

@@ -88,7 +88,9 @@ def test_revoked_grant_turns_the_connection_to_credentials_invalid(oauth2_connec
     assert connection.error_reason == Connection.ErrorReason.CREDENTIALS_INVALID
     assert connection.error_since is not None
     assert "Re-authorize" in " ".join(outcome.recommendations)
-    assert "Verify that the connection's credentials are correct" in outcome.recommendations[0]
+    # An OAuth connection is told to re-authorize, not to double-check a password (issue 16).
+    assert outcome.recommendations[0].startswith("Re-authorize the connection")
+    assert "password" not in " ".join(outcome.recommendations)
 
 
 def test_missing_scope_is_insufficient_permissions(oauth2_connection, authorize_oauth2, oauth2_server):
@@ -99,7 +101,9 @@ def test_missing_scope_is_insufficient_permissions(oauth2_connection, authorize_
 
     connection.refresh_from_db()
     assert connection.error_reason == Connection.ErrorReason.INSUFFICIENT_PERMISSIONS
-    assert outcome.verdict.message == "The user who authorized this connection lacks permission."
+    # The server's WWW-Authenticate names the scope it wants (issue 16): so does the message.
+    assert outcome.verdict.message == ("The user who authorized this connection lacks permission: Loopback asks for "
+                                       "the scope “read”.")
     assert "Verify the authorizing user's permissions" in outcome.recommendations[0]
 
 

@@ -34,7 +34,7 @@ def test_binding_a_second_gmail_connection_switches_every_gmail_step_after_a_war
                                         {"app_key": "gmail", "connection": second.pk})
     assert response.status_code == 409
     assert "Switch every step to “My second Gmail account”?" in response.text
-    assert "Step 1 (trigger): new_email" in response.text and "Step 2: send_email" in response.text
+    assert "Step 1 (trigger): New email" in response.text and "Step 2: Send email" in response.text  # names, not keys
     assert ConnectionBinding.objects.get(recipe=recipe, connector_key="gmail").connection == first  # not yet
 
     client_for(builder).post(reverse("recipe_binding_set", args=[recipe.pk]),

@@ -230,8 +230,12 @@ def test_the_callable_recipe_app_is_offered_to_callable_recipes_only(client_for,
 
     assert "Callable recipe" in _apps_menu(client.get(callable_.get_absolute_url()).text)
     chooser = client.get(callable_.get_absolute_url(), {"app": "recipe_function"}).text
-    assert 'aria-label="Add trigger When called"' in chooser and 'aria-label="Add action Return result"' in chooser
+    # Actions are offered once the recipe has its trigger.
+    assert 'aria-label="Add trigger When called"' in chooser and 'aria-label="Add action Return result"' not in chooser
+    assert "A recipe starts with its trigger: add one first" in chooser
     _step_add(client, callable_, "recipe_function", "new_call")
+    chooser = client.get(callable_.get_absolute_url(), {"app": "recipe_function"}).text
+    assert 'aria-label="Add action Return result"' in chooser and 'aria-label="Add trigger When called"' not in chooser
     _step_add(client, callable_, "recipe_function", "return_result")
     assert list(callable_.steps.values_list("operation_key", flat=True)) == ["new_call", "return_result"]
     assert not callable_.bindings.exists()

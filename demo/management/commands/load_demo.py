@@ -5,22 +5,16 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 
 from accounts import roles, services
 from accounts.models import Project, ProjectAccess, User
 from connections.models import Connection
 from connections.services import connection_create
-from demo.services import demo_recipes_create
+from demo.services import DEMO_CONNECTION, DEMO_USERS, demo_recipes_create
 from demo.tasks import demo_start_task
 from demo.views import DEMO_ACCOUNT, demo_api_url, demo_page_url
 
-DEMO_USERS = [
-    # email, password, role, superuser
-    ("admin@example.com", "splice-admin-demo", roles.ADMIN, True),
-    ("builder@example.com", "splice-builder-demo", roles.BUILDER, False),
-    ("viewer@example.com", "splice-viewer-demo", roles.VIEWER, False),
-]
-DEMO_CONNECTION = "Demo CRM (sales team)"
 DEMO_PROJECTS = [
     ("Sales operations", "Salesforce, Slack and Gmail recipes for the sales team."),
     ("Customer support", "Zendesk and Jira recipes for the support team."),
@@ -53,7 +47,8 @@ class Command(BaseCommand):
             )
             projects.append(project)
 
-        self.stdout.write("Demo accounts (sign in at http://127.0.0.1:8000/):")
+        sign_in = f"{settings.SPLICE_BASE_URL.rstrip('/')}{reverse('account_login')}"
+        self.stdout.write(f"Demo accounts (sign in at {sign_in}):")
         for email, password, role, _ in DEMO_USERS:
             self.stdout.write(f"  {role:<8} {email:<22} password: {password}")
         self.stdout.write("  (passwords are set only when the account is first created)")

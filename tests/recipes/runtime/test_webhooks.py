@@ -331,7 +331,7 @@ def test_a_repeated_webhook_id_starts_no_second_job(client, hook_recipe):
 
 
 @pytest.mark.parametrize("trigger, sign", [("hook_standard", standard_headers), ("hook_stripe", stripe_headers)])
-@pytest.mark.parametrize("offset", [-301, 301, -86_400 * 365])
+@pytest.mark.parametrize("offset", [-330, 330, -86_400 * 365])  # a margin over 300 s: the clock moves on
 def test_a_timestamp_beyond_the_tolerance_is_refused_as_a_replay(client, hook_recipe, trigger, sign, offset):
     recipe = hook_recipe(trigger)
     body = encode(BODY)
