@@ -25,7 +25,7 @@ _NEVER = mark_safe('<span class="muted">Never</span>')
 def connection_row(connection, spec):
     """App, name and account, project, status (with the error's reason), environment, usage, last check."""
     # A broken connection is no longer signed in as anyone: say whom it was.
-    identity = format_html('<div class="muted small">{} as <span class="email">{}</span></div>',
+    identity = format_html('<div class="muted small email">{} as {}</div>',
                            "Last connected" if connection.status == connection.Status.ERROR else "Connected",
                            connection.identity) if connection.identity else ""
     used = connection.recipe_count

@@ -117,12 +117,16 @@ def test_another_person_cannot_see_test_or_use_a_child(parent, child_of, person,
 
 
 def test_people_who_manage_runtime_connections_see_everyones_by_person_and_app(parent, child_of, person, make_user,
-                                                                              client_for):
+                                                                              client_for, project, builder):
     one, two = person(), person()
     first, second = child_of(one, parent), child_of(two, parent)
     admin = make_user("Admin")
     admin.user_permissions.add(Permission.objects.get(codename="manage_runtime_connections"))
     client = client_for(admin)
+    # Everyone's in the projects they may see: none yet.
+    assert first.name not in client.get(reverse("my_connections")).content.decode()
+    assert client.get(reverse("my_connection_detail", args=[first.pk])).status_code == 404
+    account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.USE, user=admin)
     page = client.get(reverse("my_connections")).content.decode()
     assert first.name in page and second.name in page
     narrowed = client.get(reverse("my_connections"), {"person": one.email, "app": "loopback"}).content.decode()
@@ -130,8 +134,10 @@ def test_people_who_manage_runtime_connections_see_everyones_by_person_and_app(p
     by_id = client.get(reverse("my_connections"), {"person": str(two.pk)}).content.decode()
     assert second.name in by_id and first.name not in by_id
     assert client.get(reverse("my_connection_detail", args=[first.pk])).status_code == 200
-    # Re-authorizing would make the credentials the admin's: the owner's alone.
-    assert client.get(reverse("my_connection_reauthorize", args=[first.pk])).status_code == 404
+    # Re-authorizing (or editing) would make the credentials the admin's: the owner's alone, on every page.
+    for page in ("my_connection_reauthorize", "connection_authorize", "connection_edit"):
+        assert client.get(reverse(page, args=[first.pk])).status_code == 404, page
+    assert client.get(reverse("connection_detail", args=[first.pk])).status_code == 200
 
 
 def test_my_connections_lists_app_parent_recipes_status_and_last_used(parent, child_of, person, client_for,

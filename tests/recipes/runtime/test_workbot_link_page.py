@@ -43,6 +43,8 @@ def test_a_person_sees_and_unlinks_their_own_account_only(client_for, viewer, bu
     page = client.get(URL).content.decode()
     assert "U1" in page and "U2" not in page
     assert client.post(URL, {"action": "unlink", "chat_user": theirs.pk}).status_code == 404
+    for no_id in ("²", "9" * 30, ""):  # digits that are no id answer 404, never 500
+        assert client.post(URL, {"action": "unlink", "chat_user": no_id}).status_code == 404
     assert client.post(URL, {"action": "unlink", "chat_user": mine.pk}).status_code == 302
     assert list(ChatUser.objects.values_list("chat_user_id", flat=True)) == ["U2"]
 
