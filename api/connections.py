@@ -114,8 +114,9 @@ class ConnectionCreate(Schema):
                                                                               "(write-only).")
     credentials: Credentials | None = Field(None, description="For Basic and API key methods: tested before they "
                                                               "are kept, unless `shell_connection`.")
-    shell_connection: bool = Field(False, description="Create it without credentials and without a test: "
-                                                      "not connected until it is authorized.")
+    shell_connection: bool = Field(False, description="Create it without a test: credentials given are stored "
+                                                      "untested; not connected until a test or an authorization "
+                                                      "succeeds.")
 
 
 class ConnectionCreated(ConnectionOut):
@@ -297,12 +298,8 @@ def _create(request, payload: ConnectionCreate) -> dict:
         raise ApiProblem(400, "invalid_request", f"Check the request: “credentials”: “{method.label}” takes no "
                          "credentials: it is authorized at its authorization URL.",
                          errors={"credentials": "are not taken by this auth method"})
-    if payload.shell_connection and payload.credentials:
-        raise ApiProblem(400, "invalid_request", "Check the request: “credentials”: a shell connection is created "
-                         "without credentials; send them later with an update, which tests them.",
-                         errors={"credentials": "are not taken with shell_connection"})
     credentials = {}
-    if auth.uses_credentials_form and not payload.shell_connection:
+    if auth.uses_credentials_form and (payload.credentials or not payload.shell_connection):
         credentials = _credentials(method, payload.credentials, required=True)
     mark = audit_mark()
     try:
@@ -315,7 +312,13 @@ def _create(request, payload: ConnectionCreate) -> dict:
     except ValidationError as exc:
         raise problem_from_validation(exc, prefix_map=_SETTING_ERRORS) from None
     outcome = None
-    if credentials:
+    if credentials and payload.shell_connection:
+        try:
+            services.connection_store_credentials_untested(connection=connection, acting_user=request.user,
+                                                          credentials=credentials, ip=request.META.get("REMOTE_ADDR"))
+        except ValidationError as exc:
+            raise problem_from_validation(exc, prefix_map=_SETTING_ERRORS) from None
+    elif credentials:
         outcome = services.connection_set_credentials(connection=connection, acting_user=request.user,
                                                       credentials=credentials, ip=request.META.get("REMOTE_ADDR"))
     elif not payload.shell_connection and not auth.uses_credentials_form and not auth.redirects(method):

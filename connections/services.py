@@ -57,6 +57,7 @@ __all__ = [
     "connection_store_tokens",
     "connection_test",
     "connection_update",
+    "connection_store_credentials_untested",
     "connections_pending_purge",
     "oauth_profile_create",
 ]
@@ -277,15 +278,7 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
     """
     from connections.client import connection_client
 
-    candidate = Connection.objects.get(pk=connection.pk)
-    for name in ("password", "api_key", "api_secret"):
-        if name in credentials:
-            seal_secret(candidate, name, credentials[name])
-    if "username" in credentials:
-        candidate.username = str(credentials["username"]).strip()
-    for secret_name, value in (secret_settings or {}).items():
-        seal_secret_setting(candidate, secret_name, value)
-
+    candidate = _with_credentials(connection, credentials, secret_settings)
     try:
         candidate.authorized_origins = origins_for_settings(candidate)
     except InvalidValue as exc:
@@ -309,6 +302,40 @@ def connection_set_credentials(*, connection: Connection, acting_user: User, cre
         _authorized(connection, acting_user, outcome, reauthorize=reauthorize, ip=ip,
                     changed={name: MASK for name in (*credentials, *(secret_settings or {}))})
     return outcome
+
+
+def _with_credentials(connection: Connection, credentials: dict, secret_settings: dict | None) -> Connection:
+    """A fresh copy of the row with the new credentials sealed on it (nothing saved)."""
+    candidate = Connection.objects.get(pk=connection.pk)
+    for name in ("password", "api_key", "api_secret"):
+        if name in credentials:
+            seal_secret(candidate, name, credentials[name])
+    if "username" in credentials:
+        candidate.username = str(credentials["username"]).strip()
+    for secret_name, value in (secret_settings or {}).items():
+        seal_secret_setting(candidate, secret_name, value)
+    return candidate
+
+
+@sensitive_variables()
+def connection_store_credentials_untested(*, connection: Connection, acting_user: User, credentials: dict,
+                                          ip: str | None = None) -> None:
+    """Keep credentials without sending them anywhere (a shell connection made by a program that connects it
+    later): the connection stays not connected until a test or an authorization succeeds. Sealed like any other,
+    and bound to the origins its settings name, so they go nowhere else."""
+    candidate = _with_credentials(connection, credentials, None)
+    try:
+        origins = origins_for_settings(candidate)
+    except InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
+    with transaction.atomic():
+        Connection.objects.filter(pk=connection.pk).update(
+            data_key=candidate.data_key, username=candidate.username, password=candidate.password,
+            api_key=candidate.api_key, api_secret=candidate.api_secret, authorized_origins=origins,
+            token_version=F("token_version") + 1, updated_at=timezone.now())
+        audit_record(connection=connection, action=AuditEvent.Action.SETTINGS_CHANGED, actor=acting_user, ip=ip,
+                     summary="Credentials stored, not tested yet", details={name: MASK for name in credentials})
+    connection.refresh_from_db()
 
 
 def connection_store_tokens(*, connection: Connection, acting_user: User, tokens, origins: list[str],

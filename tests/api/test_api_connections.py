@@ -169,8 +169,14 @@ def test_a_shell_connection_is_stored_untested(api, basic_body, api_server):
     assert made["authorization_status"] == "not_connected" and made["authorized_at"] is None
     assert made["authorization_url"].endswith(f"/connections/{made['id']}/authorize/")
     assert api_server.stats() == before  # nothing was sent to the app
-    answer = problem(api.post("/connections", basic_body(name="Again", shell_connection=True)), 400)
-    assert "credentials" in answer["errors"]
+    with_credentials = api.post("/connections", basic_body(name="Again", shell_connection=True))
+    assert with_credentials.status_code == 201, with_credentials.content
+    stored = with_credentials.json()
+    assert stored["authorization_status"] == "not_connected" and stored["authorized_at"] is None
+    assert api_server.stats() == before  # stored untested: still nothing sent
+    connection = Connection.objects.get(pk=stored["id"])
+    assert connection.username == api_server.username and api_server.password not in connection.password  # sealed
+    assert connection.audit_events.filter(summary__startswith="Credentials stored, not tested yet").exists()
 
 
 def test_an_oauth_connection_is_created_as_a_shell_with_its_authorization_url(api, project, oauth2_server, builder):
