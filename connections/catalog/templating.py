@@ -85,6 +85,17 @@ class UrlTemplate:
     text: str
     names: tuple[str, ...]
     whole: str | None
+    # http:// to a literal loopback address (a development app on this machine): usable only where insecure
+    # loopback is allowed (SPLICE_ALLOW_INSECURE_LOOPBACK), refused when resolved anywhere else.
+    insecure_loopback: bool = False
+
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def _literal_loopback(text: str) -> bool:
+    authority = text[len("http://") :].partition("/")[0]
+    return not placeholders(authority) and urlsplit(text).hostname in _LOOPBACK_HOSTS
 
 
 def parse_url_template(text: str) -> UrlTemplate:
@@ -92,9 +103,11 @@ def parse_url_template(text: str) -> UrlTemplate:
     names, whole = _placeholders_of(text, SETTING_NAME_RE, "is not a setting name (lowercase letters, digits, _)")
     if whole is not None:
         return UrlTemplate(text=text, names=names, whole=whole)
-    if text.lower().startswith("http://"):
-        raise ValueError(f"must use https, not http ({text!r})")
-    if not text.startswith("https://"):
+    insecure = text.startswith("http://") and _literal_loopback(text)
+    if text.lower().startswith("http://") and not insecure:
+        raise ValueError(f"must use https, not http ({text!r}); only a literal loopback address such as "
+                         "http://127.0.0.1:8000 may use http, for an app on this machine")
+    if not text.startswith("https://") and not insecure:
         raise ValueError(f"must be an https:// URL or a single {{setting}} placeholder (got {text!r})")
     probe = PLACEHOLDER_RE.sub("x", text)
     parts = urlsplit(probe)
@@ -108,7 +121,7 @@ def parse_url_template(text: str) -> UrlTemplate:
         raise ValueError(f"has an invalid port ({exc})") from None
     if parts.fragment or "#" in text:
         raise ValueError("must not contain a #fragment")
-    authority, _, after = text[len("https://") :].partition("/")
+    authority, _, after = text.partition("://")[2].partition("/")
     host_template, _, port_text = authority.partition(":")
     if placeholders(port_text):
         raise ValueError("placeholders are allowed in the host and path only, not in the port")
@@ -117,7 +130,7 @@ def parse_url_template(text: str) -> UrlTemplate:
     for label in PLACEHOLDER_RE.sub("x", host_template).split("."):
         if not LABEL_RE.match(label):
             raise ValueError(f"has an invalid host {host_template!r}")
-    return UrlTemplate(text=text, names=names, whole=None)
+    return UrlTemplate(text=text, names=names, whole=None, insecure_loopback=insecure)
 
 
 def check_https_url(
@@ -193,21 +206,24 @@ def resolve_url_template(
         return check_https_url(
             values[parsed.whole], field=parsed.whole, allow_insecure_loopback=allow_insecure_loopback
         )
+    if parsed.insecure_loopback and not allow_insecure_loopback:
+        raise InvalidSetting("base_url", "is an http:// loopback address, which only a development setup allows "
+                                         "(SPLICE_ALLOW_INSECURE_LOOPBACK)")
     for name in parsed.names:
         value = values[name]
         if not isinstance(value, str) or not LABEL_RE.match(value):
             raise InvalidSetting(name, _LABEL_RULE)
     url = PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], parsed.text)
-    _check_same_shape(parsed.text, url, values)
+    _check_same_shape(parsed.text, url, values, scheme="http" if parsed.insecure_loopback else "https")
     return url
 
 
-def _check_same_shape(template: str, url: str, values: Mapping[str, Any]) -> None:
-    """Parse the result again and make sure it is the https URL the template implies."""
+def _check_same_shape(template: str, url: str, values: Mapping[str, Any], *, scheme: str = "https") -> None:
+    """Parse the result again and make sure it is the URL the template implies (https, or http to loopback)."""
     expected = urlsplit(PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], template))
     actual: SplitResult = urlsplit(url)
     field = next(iter(placeholders(template)), "url")
-    if actual.scheme != "https":
+    if actual.scheme != scheme:
         raise InvalidSetting(field, "must not change the URL scheme")
     if (
         actual.hostname != expected.hostname

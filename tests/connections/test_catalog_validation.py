@@ -207,14 +207,34 @@ def test_placeholder_may_not_sit_in_the_query_or_port(tmp_path: Path) -> None:
 
 def test_http_base_url(tmp_path: Path) -> None:
     f = write(tmp_path / "bad.yaml", spec_with(base_url="http://api.acme.example"))
-    assert problems_for(f) == [f"{f}: base_url: must use https, not http ('http://api.acme.example')"]
+    assert problems_for(f) == [f"{f}: base_url: must use https, not http ('http://api.acme.example'); only a literal loopback address such as http://127.0.0.1:8000 may use http, for an app on this machine"]
 
 
 def test_http_auth_url(tmp_path: Path) -> None:
     data = spec_with()
     data["auth"][0]["token_url"] = "http://login.acme.example/token"
     f = write(tmp_path / "bad.yaml", data)
-    assert problems_for(f) == [f"{f}: auth.0.token_url: must use https, not http ('http://login.acme.example/token')"]
+    assert problems_for(f) == [f"{f}: auth.0.token_url: must use https, not http ('http://login.acme.example/token')"
+                               "; only a literal loopback address such as http://127.0.0.1:8000 may use http, for an app on this machine"]
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8765/api", "http://localhost:8765"])
+def test_a_literal_loopback_base_url_loads_and_resolves_only_where_insecure_loopback_is_allowed(
+        tmp_path: Path, base_url: str) -> None:
+    f = write(tmp_path / "dev.yaml", spec_with(base_url=base_url))
+    specs, problems = load_specs([f])
+    assert problems == []
+    spec = specs[0]
+    assert spec.resolve_url(spec.base_url, {}, allow_insecure_loopback=True) == base_url
+    with pytest.raises(InvalidSetting, match="SPLICE_ALLOW_INSECURE_LOOPBACK"):
+        spec.resolve_url(spec.base_url, {}, allow_insecure_loopback=False)
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1.example.com", "http://{subdomain}.localhost",
+                                      "http://10.0.0.1:8080"])
+def test_http_to_anything_but_a_literal_loopback_address_is_refused(tmp_path: Path, base_url: str) -> None:
+    f = write(tmp_path / "bad.yaml", spec_with(base_url=base_url))
+    assert [p.split(": ", 2)[2] for p in problems_for(f)][0].startswith("must use https, not http")
 
 
 def test_whole_url_placeholder_needs_a_url_setting(tmp_path: Path) -> None:
