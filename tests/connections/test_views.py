@@ -252,6 +252,17 @@ def test_test_now_renders_the_result_in_place(client_for, basic_connection, buil
     assert "Verify the authorizing user&#x27;s permissions" in response.text
 
 
+def test_test_now_also_refreshes_the_audit_trail_and_replaces_the_earlier_flash(client_for, basic_connection,
+                                                                                 builder):
+    response = client_for(builder).post(reverse("connection_test", args=[basic_connection.pk]),
+                                        headers={"HX-Request": "true"})
+    trail = re.search(r'<section class="card" id="audit-trail"[^>]*hx-swap-oob="true".*?</section>', response.text,
+                      re.S)
+    assert trail is not None
+    assert "Tested" in trail.group(0) and builder.email in trail.group(0)  # the test's own event, in place
+    assert '<div id="messages" hx-swap-oob="innerHTML"></div>' in response.text  # the earlier flash goes
+
+
 def test_test_now_on_credentials_that_cannot_be_opened_says_so_instead_of_failing(client_for, basic_connection,
                                                                                  credential_connection, builder,
                                                                                  api_server):
