@@ -75,3 +75,19 @@ def test_an_oauth_app_without_a_client_needs_admin_setup_and_makes_nothing(brows
     expect(page.get_by_role("button", name="Try again")).to_have_count(0)
     assert not Connection.objects.exists()
     _no_rows_left(page)
+
+
+def test_the_wizard_offers_the_project_the_list_showed_else_the_personal_one(browser_as, builder, project):
+    from accounts import services as account_services
+
+    account_services.project_create(name="Accounts payable", acting_user=builder)  # first by name
+    zeta = account_services.project_create(name="Zeta team", acting_user=builder)
+    personal = account_services.user_setup_defaults(user=builder)
+    page = browser_as(builder)
+
+    for listed, offered in ((f"/connections/?project={zeta.pk}", zeta), ("/connections/", personal)):
+        page.goto(listed)
+        page.get_by_role("link", name="Create connection").first.click()
+        page.get_by_label("Search apps").press_sequentially("Loopb")
+        page.get_by_role("link", name=re.compile(r"^\s*Loopback")).first.click()
+        expect(page.get_by_label("Project")).to_have_value(str(offered.pk))
