@@ -63,6 +63,7 @@ def build(connections: int, projects: int, recipes: int, children_per_parent: in
             for n in range(i * children_per_parent, (i + 1) * children_per_parent)
         ][: connections - parents], batch_size=2000)
         person = User.objects.get(pk=people[0])
+        person.groups.add(Group.objects.get(name="Operator"))  # a sales rep: runs recipes, builds none
     recipe_rows = Recipe.objects.bulk_create([
         Recipe(name=f"Recipe {r:05}", project=project_rows[r % projects], running=r % 2 == 0, created_by=user)
         for r in range(recipes)
