@@ -7,6 +7,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Splice: people, roles and projects"
 
     def ready(self) -> None:
-        from accounts import log_filters, signals  # noqa: F401  (signals connects the new-user hook)
-
-        log_filters.install()
+        from accounts import signals  # noqa: F401  (signals connects the new-user hook)

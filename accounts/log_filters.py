@@ -1,11 +1,11 @@
 """A refused request (403) is an answer, not a failure: django.request logs it as one line, with the reason, instead
-of the traceback of the PermissionDenied that made it. Installed on django.request by AccountsConfig.ready."""
+of the traceback of the PermissionDenied that made it. Named in config/settings.py LOGGING, on django.request."""
 
 from __future__ import annotations
 
 import logging
 
-__all__ = ["ForbiddenOneLine", "install"]
+__all__ = ["ForbiddenOneLine"]
 
 
 class ForbiddenOneLine(logging.Filter):
@@ -19,8 +19,3 @@ class ForbiddenOneLine(logging.Filter):
             record.exc_text = None
         return True
 
-
-def install() -> None:
-    logger = logging.getLogger("django.request")
-    if not any(isinstance(existing, ForbiddenOneLine) for existing in logger.filters):
-        logger.addFilter(ForbiddenOneLine())

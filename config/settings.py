@@ -308,12 +308,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"capabilities": {"()": "config.logs.RedactCapabilityPaths"}},
+    "filters": {"capabilities": {"()": "config.logs.RedactCapabilityPaths"},
+                "forbidden": {"()": "accounts.log_filters.ForbiddenOneLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["capabilities"]}},
     "root": {"handlers": ["console"], "level": env_str("SPLICE_LOG_LEVEL", "INFO")},
     "loggers": {
         # Both log request paths, where a webhook's or a connect link's token travels.
-        "django.request": {"filters": ["capabilities"]},
+        # A 403 is an answer, not a failure: one line with its reason, no traceback.
+        "django.request": {"filters": ["forbidden", "capabilities"]},
         "django.server": {"filters": ["capabilities"], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # Both log whole token requests and responses at DEBUG: never let them below WARNING.
