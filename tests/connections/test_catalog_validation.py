@@ -205,17 +205,21 @@ def test_placeholder_may_not_sit_in_the_query_or_port(tmp_path: Path) -> None:
     ]
 
 
+LOOPBACK_ONLY = ("; only a literal loopback address such as http://127.0.0.1:8000 may use http, for an app on this "
+                 "machine")
+
+
 def test_http_base_url(tmp_path: Path) -> None:
     f = write(tmp_path / "bad.yaml", spec_with(base_url="http://api.acme.example"))
-    assert problems_for(f) == [f"{f}: base_url: must use https, not http ('http://api.acme.example'); only a literal loopback address such as http://127.0.0.1:8000 may use http, for an app on this machine"]
+    assert problems_for(f) == [f"{f}: base_url: must use https, not http ('http://api.acme.example'){LOOPBACK_ONLY}"]
 
 
 def test_http_auth_url(tmp_path: Path) -> None:
     data = spec_with()
     data["auth"][0]["token_url"] = "http://login.acme.example/token"
     f = write(tmp_path / "bad.yaml", data)
-    assert problems_for(f) == [f"{f}: auth.0.token_url: must use https, not http ('http://login.acme.example/token')"
-                               "; only a literal loopback address such as http://127.0.0.1:8000 may use http, for an app on this machine"]
+    assert problems_for(f) == [
+        f"{f}: auth.0.token_url: must use https, not http ('http://login.acme.example/token'){LOOPBACK_ONLY}"]
 
 
 @pytest.mark.parametrize("base_url", ["http://127.0.0.1:8765/api", "http://localhost:8765"])
