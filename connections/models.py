@@ -28,6 +28,9 @@ __all__ = [
     "OAuthProfile",
 ]
 
+# Shared connections that the pages list: not a person's runtime user connection, not a wizard's pending one.
+SHARED_SEEN = models.Q(owner__isnull=True, pending_until__isnull=True)
+
 
 class Connection(models.Model):
     class Status(models.TextChoices):
@@ -141,12 +144,10 @@ class Connection(models.Model):
                                     name="connection_one_child_per_person"),
         ]
         indexes = [
-            # The connections page: counting and sorting by name what a user can see reads this index alone.
-            models.Index(fields=["project", "owner", "name"], name="connection_list_idx"),
             # An app's connections, healthy first then by name (the recipe editor's connection lists).
             models.Index(fields=["connector_key", "slot", "status", "name", "id"], name="connection_app_idx"),
             models.Index(fields=["status", "last_checked_at"], name="connection_health_idx"),
-            # The navigation's "N connections need attention", on every page.
+            # Connections needing attention, longest failing first (the home and project pages).
             models.Index(fields=["status", "project", "owner"], name="connection_attention_idx"),
             # The connections page's "Expiring soon" notice.
             models.Index(fields=["status", "refresh_token_expires_at"], name="connection_expiry_idx"),
@@ -154,6 +155,12 @@ class Connection(models.Model):
             models.Index(fields=["owner", "name", "id"], name="connection_owner_idx"),
             models.Index(fields=["name", "id"], condition=models.Q(owner__isnull=False),
                          name="connection_personal_idx"),
+            # The shared connections people see (no owner, not pending): the connections page in name order, its
+            # count, and the navigation's count in error, each from the index alone, however many runtime user
+            # connections there are beside them.
+            models.Index(fields=["name", "id", "project"], condition=SHARED_SEEN,
+                         name="connection_shared_name_idx"),
+            models.Index(fields=["project", "status"], condition=SHARED_SEEN, name="connection_shared_status_idx"),
         ]
         # Privileges with the names people see in admin (Django's "Can add connection" reads poorly).
         default_permissions = ()

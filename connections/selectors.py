@@ -8,14 +8,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Value, When
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import Exact
+from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Value, When, Window
 from django.utils import timezone
 
 from accounts.models import Project, ProjectAccess
 from accounts.selectors import projects_for_user
-from config.converters import parse_id
+from config.converters import MAX_ID, parse_id
 from connections import usage
 from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, OAuthProfile
@@ -49,8 +47,9 @@ SORTS = {
 
 def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW, *,
                          projects: Collection[Project] | None = None,
-                         include_pending: bool = False) -> QuerySet[Connection]:
-    """Shared connections in the projects where the user has `access` (personal ones are their owners').
+                         include_pending: bool = False, shared_only: bool = False) -> QuerySet[Connection]:
+    """Shared connections in the projects where the user has `access`, and the user's own runtime user connections
+    there (`shared_only` leaves those out).
 
     A page that has already read those projects (`projects_for_user(user, access)`, for its project filter) passes
     them: a list of ids is cheaper to build than guardian's nested permission subqueries, and plans better.
@@ -58,34 +57,36 @@ def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW, *,
     """
     in_projects = (Q(project__in=[project.pk for project in projects]) if projects is not None
                    else Q(project__in=projects_for_user(user, access)))
-    queryset = Connection.objects.filter(in_projects, _shared_or_own(user))
+    whose = Q(owner__isnull=True) if shared_only or not user.is_authenticated else _shared_or_own(user)
+    queryset = Connection.objects.filter(in_projects, whose)
     return queryset if include_pending else queryset.filter(pending_until__isnull=True)
 
 
 def _shared_or_own(user) -> Q:
-    """Shared connections (no owner) and the user's personal ones.
-
-    Written as COALESCE(owner, user) = user, not `owner IS NULL OR owner = user`: SQLite answers that OR from the
-    owner index, reading every shared row to count or sort them, where the project index covers the query.
-    """
-    if not user.is_authenticated:
-        return Q(owner__isnull=True)
-    return Q(Exact(Coalesce("owner", Value(user.pk)), user.pk))
+    """Shared connections (no owner) and the user's runtime user connections."""
+    return Q(owner__isnull=True) | Q(owner=user)
 
 
-def connection_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW) -> Connection:
+def connection_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW, *,
+                               related: Collection[str] = ()) -> Connection:
     """The connection if the user may see it (pending ones too: the wizard's authorize step and the OAuth callback
     find those). A person's own runtime user connection is theirs wherever its project is; others' are seen by
-    those with "Manage runtime user connections" and access to the project. Anything else is a 404."""
+    those with "Manage runtime user connections" and access to the project. Anything else is a 404. `related`
+    names relations a page shows, read in the same statement.
+
+    One predicate on the row found by its key, not a membership test against every visible connection: that
+    subquery would read all of them to answer for one.
+    """
     from django.shortcuts import get_object_or_404
 
-    visible = connections_for_user(user, access, include_pending=True)
-    if user.is_authenticated:
-        own = Q(owner=user)
-        if user.has_perm("connections.manage_runtime_connections"):
-            own |= Q(owner__isnull=False, project__in=projects_for_user(user, access))
-        visible = Connection.objects.filter(Q(pk__in=visible.values("pk")) | own)
-    return get_object_or_404(visible.select_related("project"), pk=pk)
+    in_projects = Q(project__in=projects_for_user(user, access))
+    if not user.is_authenticated:
+        visible = in_projects & Q(owner__isnull=True)
+    elif user.has_perm("connections.manage_runtime_connections"):
+        visible = in_projects | Q(owner=user)
+    else:
+        visible = (in_projects & Q(owner__isnull=True)) | Q(owner=user)
+    return get_object_or_404(Connection.objects.filter(visible).select_related("project", *related), pk=pk)
 
 
 def attach_usage(connections: list[Connection]) -> list[Connection]:
@@ -143,20 +144,37 @@ def connections_page(visible: QuerySet[Connection], filters: ConnectionFilters, 
     project and usage counts (`attach_usage`).
 
     The sort runs on a narrow query (ids and sort keys, which an index can cover) and only the page's rows are
-    then read in full, in the same statement: sorting thousands of whole rows to keep 50 cost most of the page.
+    then read in full: sorting thousands of whole rows to keep 50 cost most of the page. Without a text search the
+    count comes from an index; a text search must read every row it looks at, so its page carries the count.
     """
     ordering = SORTS[filters.sort]
-    ids = _filtered(visible, filters).order_by(*ordering).values_list("pk", flat=True)
-    page = Paginator(ids, per_page).get_page(number)
+    matching = _filtered(visible, filters).order_by(*ordering)
+    page = (_page_counted_alongside(matching, number, per_page) if filters.q
+            else Paginator(matching.values_list("pk", flat=True), per_page).get_page(number))
     rows = (Connection.objects.filter(pk__in=page.object_list).select_related("project")
             .only(*_LIST_ROW_FIELDS, "project__name").order_by(*ordering))
     page.object_list = attach_usage(list(rows))
     return page
 
 
+def _page_counted_alongside(matching: QuerySet, number: int | str | None, per_page: int) -> Page:
+    """The page's ids with the number of all matching rows beside each (COUNT(*) OVER ()), in one statement where
+    Paginator would run two that both read every match. Past the last page, Paginator's own count and clamping."""
+    paginator = Paginator(matching.values_list("pk", flat=True), per_page)
+    wanted = 1 if number in (None, "") else parse_id(number)
+    if wanted is None or wanted > MAX_ID // per_page:
+        return paginator.get_page(number)  # no page number, or past any end: Paginator answers as on every list
+    start = (wanted - 1) * per_page
+    rows = list(matching.annotate(matches=Window(Count("pk"))).values_list("pk", "matches")[start:start + per_page])
+    if not rows:
+        return paginator.get_page(number)
+    paginator.count = rows[0][1]
+    page = paginator.page(wanted)
+    page.object_list = [pk for pk, _ in rows]
+    return page
+
+
 def _filtered(queryset: QuerySet[Connection], filters: ConnectionFilters) -> QuerySet[Connection]:
-    if not filters.personal:
-        queryset = queryset.filter(owner__isnull=True)
     if filters.q:
         queryset = queryset.filter(Q(name__icontains=filters.q) | Q(identity__icontains=filters.q))
     if filters.project:
@@ -243,11 +261,19 @@ def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None
 
 
 def nav_counts_for_user(user) -> dict[str, int]:
-    """For the top navigation, in one query: connections needing attention (in error, in projects the user can
-    see; 0 without the "View connections" privilege). Unread notifications are accounts' (its context processor)."""
+    """For the top navigation, in one query: connections needing attention (in error; shared ones in projects the
+    user can see, and the user's own runtime user connections wherever they are, as on their pages; 0 without the
+    "View connections" privilege). Unread notifications are accounts' (its context processor).
+
+    The two are counted as the parts of one UNION ALL, so the shared part is counted from its index alone (an OR of
+    the two reads every row in error).
+    """
     if not user.has_perm("connections.view_connection"):
         return {"attention": 0}
-    return {"attention": connections_for_user(user).filter(status=Connection.Status.ERROR).count()}
+    error = Q(status=Connection.Status.ERROR)
+    shared = connections_for_user(user, shared_only=True).filter(error).order_by().values("pk")
+    own = Connection.objects.filter(error, owner=user, pending_until__isnull=True).order_by().values("pk")
+    return {"attention": shared.union(own, all=True).count()}
 
 
 def connections_needing_attention(queryset: QuerySet[Connection], limit: int = 20) -> QuerySet[Connection]:

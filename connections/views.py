@@ -87,9 +87,10 @@ def _spec_or_404(app: AppSlot):
 @privilege_required("connections.view_connection")
 def connection_list(request):
     filters = ConnectionFilters.from_query(request.GET)
-    # The project filter's choices, and what the user may see.
+    # The project filter's choices, and what the user may see: shared connections, and their own runtime user
+    # connections only when the filter asks for them.
     projects = list(projects_for_user(request.user).only("name").order_by("name"))
-    visible = connections_for_user(request.user, projects=projects)
+    visible = connections_for_user(request.user, projects=projects, shared_only=not filters.personal)
     page = connections_page(visible, filters, number=request.GET.get("page"), per_page=PAGE_SIZE)
     apps = registry().apps()
     specs = {spec.key: spec for spec in apps}
@@ -343,7 +344,7 @@ def oauth_callback(request):
 
 @privilege_required("connections.view_connection")
 def connection_detail(request, pk: int):
-    connection = connection_for_user_or_404(request.user, pk)
+    connection = connection_for_user_or_404(request.user, pk, related=("authorized_by", "owner", "parent"))
     spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
     events = connection.audit_events.select_related("actor")[:20]
@@ -359,7 +360,8 @@ def connection_detail(request, pk: int):
     context = {"connection": connection, "spec": spec, "method": method, "events": events, "checks": checks,
                "recipes": recipes, "secret_names": secret_names, "settings_shown": settings_shown,
                "username_label": username_label,
-               "can_use": request.user.has_perm("accounts.use_project", connection.project),
+               # One query where guardian's object check makes two (the person's and their roles' permissions).
+               "can_use": projects_for_user(request.user, ProjectAccess.USE).filter(pk=connection.project_id).exists(),
                **_status_context(request, connection, method)}
     return render(request, "connections/connection_detail.html", context)
 
