@@ -38,7 +38,8 @@ def trigger_schedule_task(recipe_id: int) -> None:
 
 @shared_task(name="splice.jobs.recover", ignore_result=True)
 def jobs_recover_task() -> int:
-    return jobs.jobs_recover()
+    """Jobs whose task seems lost, and Workbot answers whose task was."""
+    return jobs.jobs_recover() + replies.replies_recover()
 
 
 @shared_task(name="splice.jobs.prune", ignore_result=True)

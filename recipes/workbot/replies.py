@@ -12,8 +12,10 @@ minutes, so a post that may have arrived is not sent again (the person would rea
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import requests
+from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
@@ -24,12 +26,13 @@ from recipes.models import ChatCommand
 from recipes.runtime.models import Job, JobStep
 from recipes.workbot.slack import link, mrkdwn_escape
 
-__all__ = ["ReplyDelayed", "reply_message", "reply_post"]
+__all__ = ["SLACK_ANSWER_MINUTES", "ReplyDelayed", "replies_recover", "reply_message", "reply_post"]
 
 logger = logging.getLogger(__name__)
 
 _VISIBILITIES = ("ephemeral", "in_channel")
 _TRY_AGAIN_STATUSES = (429, 500, 502, 503, 504)
+SLACK_ANSWER_MINUTES = 30  # how long a response_url takes answers after its command
 
 
 class ReplyDelayed(Exception):  # noqa: N818 (a reason to try later, not an error of Splice's)
@@ -122,3 +125,26 @@ def _gave_up(command: ChatCommand, why: str) -> str:
 def _done(command: ChatCommand, reply: str, why: str) -> None:
     ChatCommand.objects.filter(pk=command.pk).update(reply=reply, reply_error=why[:200], response_url="",
                                                      replied_at=timezone.now())
+
+
+def replies_recover(*, now=None) -> int:
+    """Answers whose task was lost (a worker stopped, a message dropped), found by "Recover lost jobs" every minute:
+    a finished job's command still waiting SPLICE_JOB_RECOVER_AFTER seconds after the job ended gets its task sent
+    again (the task claims the command first, so it posts once however many are sent). Past Slack's 30 minutes a
+    command still waiting, or cut off while posting (its answer may have arrived), is given up, so no response_url
+    outlives its use. Returns how many tasks were sent again."""
+    now = now or timezone.now()
+    expired = now - timedelta(minutes=SLACK_ANSWER_MINUTES)
+    unanswered = ChatCommand.objects.exclude(response_url="").filter(job__status__in=Job.FINISHED)
+    for state, why in ((ChatCommand.Reply.PENDING, "It was not sent within the 30 minutes Slack takes an answer."),
+                       (ChatCommand.Reply.SENDING, "Splice stopped while posting it; it may have arrived.")):
+        gone = unanswered.filter(reply=state, job__created_at__lt=expired)
+        count = gone.update(reply=ChatCommand.Reply.FAILED, reply_error=why, response_url="", replied_at=now)
+        if count:
+            logger.warning("%s Workbot answers not posted: %s", count, why)
+    lost = now - timedelta(seconds=settings.SPLICE_JOB_RECOVER_AFTER)
+    job_ids = list(unanswered.filter(reply=ChatCommand.Reply.PENDING, job__finished_at__lt=lost)
+                   .values_list("job_id", flat=True)[:1000])
+    for job_id in job_ids:
+        current_app.send_task("splice.workbot.reply", args=[job_id], queue=settings.SPLICE_JOBS_QUEUE)
+    return len(job_ids)

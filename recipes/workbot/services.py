@@ -198,10 +198,11 @@ def command_arguments(spec: CommandSpec, text: str) -> dict[str, str]:
     return {a.name: (words[i] if i < len(words) else "") for i, a in enumerate(arguments)}
 
 
-def command_receive(form: CommandForm) -> Answer:
+def command_receive(form: CommandForm, *, delivery_key: str) -> Answer:
     """Answer a verified command: link the chat account (`<command> link <code>`), tell an unlinked person how to
     link, list the commands when this one is unknown, show the usage when arguments are missing, or start the job
-    (as the linked person) whose answer replies.py posts to the response_url."""
+    (as the linked person) whose answer replies.py posts to the response_url. A request received before (its
+    `delivery_key`, from slack.slack_signature_verify) starts nothing."""
     words = form.text.split()
     if len(words) == 2 and words[0].lower() == _LINK_WORD:
         return _link(form, words[1])
@@ -230,7 +231,13 @@ def command_receive(form: CommandForm) -> Answer:
     data = {**arguments, "person": {"email": person.email, "name": person.get_full_name() or person.email},
             "chat_user_id": form.user_id, "team_id": form.team_id}
     with transaction.atomic():
-        job = job_create(recipe=recipe, trigger_kind=Job.Trigger.WORKBOT, trigger_data=data, run_as=person)
+        job = job_create(recipe=recipe, trigger_kind=Job.Trigger.WORKBOT, trigger_data=data, run_as=person,
+                         dedup_key=delivery_key)
+        if job is None:
+            logger.warning("Workbot command %s refused: the same signed request came before (a replay)",
+                           form.command)
+            return Answer("Splice has already received this very request, so it runs once. To run the command "
+                          "again, post it again.")
         ChatCommand.objects.create(job=job, chat_user=chat_user, command=form.command,
                                    response_url=form.response_url,
                                    reply=ChatCommand.Reply.PENDING if form.response_url else ChatCommand.Reply.FAILED,

@@ -3,7 +3,8 @@
 https://api.slack.com/authentication/verifying-requests-from-slack: every request carries
 `X-Slack-Request-Timestamp` and `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<raw body>">` under the
 app's signing secret. The raw body is checked before it is parsed; a timestamp more than five minutes from Splice's
-clock (either way) is refused as a possible replay. The comparison is constant-time; a refusal never says what was
+clock (either way) is refused as a possible replay, and a request seen within them starts nothing (its delivery
+key). The comparison is constant-time; a refusal never says what was
 expected.
 
 https://api.slack.com/interactivity/slash-commands#app_command_handling: the body is a form with `command`, `text`,
@@ -37,9 +38,13 @@ class FormRefused(ValueError):
     """A signed request that is not a slash command Splice can read; the message may be shown to the sender."""
 
 
-def slack_signature_verify(*, secret: str, body: bytes, headers: Mapping[str, str], now: float | None = None) -> None:
+def slack_signature_verify(*, secret: str, body: bytes, headers: Mapping[str, str], now: float | None = None) -> str:
     """Check the request's Slack signature over `body` (the raw bytes); raises SignatureRefused. `headers` must be
-    case-insensitive (Django's `request.headers`)."""
+    case-insensitive (Django's `request.headers`).
+
+    Returns the request's delivery key, a digest of its signature: the same signed request sent again inside its
+    five minutes (a replay) has the same key, and starts no second job (Job.dedup_key). Two commands a person posts
+    differ (Slack's body carries a `trigger_id` for each), and so do their keys."""
     stamp = (headers.get("X-Slack-Request-Timestamp") or "").strip()
     offered = (headers.get("X-Slack-Signature") or "").strip()
     if not stamp or not offered:
@@ -60,6 +65,7 @@ def slack_signature_verify(*, secret: str, body: bytes, headers: Mapping[str, st
     if digest is None or not hmac.compare_digest(expected, digest):
         raise SignatureRefused("The X-Slack-Signature does not match the request: it was not signed with the Slack "
                                "app's signing secret, or it was changed on the way.")
+    return f"slack:{hashlib.sha256(digest).hexdigest()}"
 
 
 @dataclass(frozen=True)

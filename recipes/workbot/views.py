@@ -59,7 +59,7 @@ def slack_commands(request: HttpRequest) -> JsonResponse:
     if body is None:
         return _refusal(413, "too_large", f"A command's body is at most {MAX_BODY_BYTES} bytes.")
     try:
-        slack_signature_verify(secret=secret, body=body, headers=request.headers)
+        delivery_key = slack_signature_verify(secret=secret, body=body, headers=request.headers)
     except SignatureRefused as refused:
         logger.info("Slack command refused: %s", refused.message)
         return _refusal(401, "bad_signature", refused.message)
@@ -67,7 +67,7 @@ def slack_commands(request: HttpRequest) -> JsonResponse:
         form = slack_form(body)
     except FormRefused as exc:
         return _refusal(400, "malformed_command", str(exc))
-    return JsonResponse(services.command_receive(form).payload)
+    return JsonResponse(services.command_receive(form, delivery_key=delivery_key).payload)
 
 
 def _read_body(request: HttpRequest) -> bytes | None:

@@ -203,3 +203,45 @@ def test_no_secret_reaches_job_records_task_arguments_or_logs(client, worker, ap
         assert secret not in caplog.text
         assert secret not in worker_log
         assert all(secret not in item for item in published)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recover_lost_jobs_posts_an_answer_whose_task_was_lost_and_gives_up_the_expired(
+        worker, response_url, workbot_recipe, rep, settings):
+    """A worker that stopped after the job's end but before its answer's task ran leaves the command waiting; the
+    minute's "Recover lost jobs" posts it, once. Past Slack's 30 minutes nothing is posted, and the response_url is
+    forgotten."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    recipe = workbot_recipe()
+    now = timezone.now()
+
+    def command(*, minutes_ago: float, reply=ChatCommand.Reply.PENDING) -> ChatCommand:
+        began = now - timedelta(minutes=minutes_ago)
+        job = Job.objects.create(recipe=recipe, trigger_kind=Job.Trigger.WORKBOT, run_as=rep,
+                                 status=Job.Status.SUCCEEDED, result={"text": f"Answer of {minutes_ago} min ago"},
+                                 created_at=began, started_at=began, finished_at=began)
+        return ChatCommand.objects.create(job=job, command="/item", response_url=response_url.url, reply=reply)
+
+    settings.SPLICE_JOB_RECOVER_AFTER = 120  # as the worker has it (its default)
+    lost = command(minutes_ago=3)
+    just_finished = command(minutes_ago=0.5)  # its task may still be on its way: not sent twice
+    expired = command(minutes_ago=31)
+    cut_off = command(minutes_ago=31, reply=ChatCommand.Reply.SENDING)
+
+    worker.run("splice.jobs.recover")
+    posted = response_url.next()["body"]
+    assert posted["text"] == "Answer of 3 min ago"
+    worker.wait_for(lambda: ChatCommand.objects.filter(pk=lost.pk, reply=ChatCommand.Reply.SENT).exists(),
+                    "the lost answer to be recorded as posted")
+    assert worker.run("splice.jobs.recover") == 0  # nothing left to send again
+    assert response_url.received.empty()
+
+    just_finished.refresh_from_db()
+    assert just_finished.reply == ChatCommand.Reply.PENDING and just_finished.response_url
+    for gone, why in ((expired, "not sent within the 30 minutes"), (cut_off, "it may have arrived")):
+        gone.refresh_from_db()
+        assert gone.reply == ChatCommand.Reply.FAILED and why in gone.reply_error
+        assert gone.response_url == ""

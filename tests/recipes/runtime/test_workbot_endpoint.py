@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import re
 import time
 from datetime import timedelta
@@ -39,11 +40,15 @@ def signed(body: bytes, *, secret: str = SECRET, stamp: int | None = None) -> di
     return {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": f"v0={digest}"}
 
 
+_TRIGGER_IDS = itertools.count(1)
+
+
 def command_body(text: str = "", *, command: str = "/item", user_id: str = SLACK_USER,
                  response_url: str = "https://hooks.slack.example/commands/T0001/1/secret-token") -> bytes:
+    """A slash command's form as Slack posts it: each with a trigger_id of its own."""
     return urlencode({"token": "deprecated", "team_id": TEAM, "team_domain": "acme", "channel_id": "C1",
                       "user_id": user_id, "user_name": "ada", "command": command, "text": text,
-                      "response_url": response_url, "trigger_id": "1.2.3"}).encode()
+                      "response_url": response_url, "trigger_id": f"{next(_TRIGGER_IDS)}.2.3"}).encode()
 
 
 def post(client, body: bytes, headers: dict | None = None):
@@ -94,7 +99,8 @@ def linked(builder):
                  id="wrong version"),
     pytest.param(lambda body: {**signed(body), "X-Slack-Signature": "v0=not-hex"}, id="not hex"),
     pytest.param(lambda body: signed(body, stamp=int(time.time()) - 301), id="stale"),
-    pytest.param(lambda body: signed(body, stamp=int(time.time()) + 301), id="from the future"),
+    # int() drops up to a second, which would bring 301 seconds ahead within the five minutes.
+    pytest.param(lambda body: signed(body, stamp=int(time.time()) + 302), id="from the future"),
     pytest.param(lambda body: {"X-Slack-Signature": signed(body)["X-Slack-Signature"]}, id="no timestamp"),
     pytest.param(lambda body: {}, id="no headers"),
 ])
@@ -118,6 +124,23 @@ def test_a_timestamp_within_five_minutes_is_accepted(client, workbot_recipe, lin
     body = command_body("1")
     response = post(client, body, signed(body, stamp=int(time.time()) - 290))
     assert "Running “Look up an item”" in ephemeral_text(response)
+
+
+def test_a_signed_request_sent_again_within_its_five_minutes_starts_nothing_more(client, workbot_recipe, linked):
+    workbot_recipe()
+    body = command_body("1")
+    headers = signed(body, stamp=int(time.time()) - 60)
+    assert "Running “Look up an item”" in ephemeral_text(post(client, body, headers))
+    replayed = ephemeral_text(post(client, body, headers))
+    assert "already received this very request" in replayed
+    assert Job.objects.count() == 1 and ChatCommand.objects.count() == 1
+
+
+def test_the_same_command_posted_twice_runs_twice(client, workbot_recipe, linked):
+    workbot_recipe()
+    for _ in range(2):
+        assert "Running “Look up an item”" in ephemeral_text(post(client, command_body("1")))
+    assert Job.objects.count() == 2 and ChatCommand.objects.count() == 2
 
 
 def test_without_a_signing_secret_the_endpoint_does_not_exist(client, settings, workbot_recipe, linked):
