@@ -261,9 +261,9 @@ def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None
 
 
 def nav_counts_for_user(user) -> dict[str, int]:
-    """For the top navigation, in one query: connections needing attention (in error; shared ones in projects the
-    user can see, and the user's own runtime user connections wherever they are, as on their pages; 0 without the
-    "View connections" privilege). Unread notifications are accounts' (its context processor).
+    """For the top navigation, in one query: connections needing attention (in error, in projects the user can
+    see: shared ones and the user's own runtime user connections, as its link lists them; 0 without the "View
+    connections" privilege). Unread notifications are accounts' (its context processor).
 
     The two are counted as the parts of one UNION ALL, so the shared part is counted from its index alone (an OR of
     the two reads every row in error).
@@ -272,7 +272,7 @@ def nav_counts_for_user(user) -> dict[str, int]:
         return {"attention": 0}
     error = Q(status=Connection.Status.ERROR)
     shared = connections_for_user(user, shared_only=True).filter(error).order_by().values("pk")
-    own = Connection.objects.filter(error, owner=user, pending_until__isnull=True).order_by().values("pk")
+    own = connections_for_user(user).filter(error, owner=user).order_by().values("pk")
     return {"attention": shared.union(own, all=True).count()}
 
 

@@ -115,7 +115,8 @@ def test_nav_badge_counts_connections_needing_attention_in_one_query(client_for,
     assert len(queries) == 1, [q["sql"] for q in queries]
 
     page = client_for(builder).get(reverse("project_list")).text
-    assert f'href="{reverse("connection_list")}?status=attention"><span class="nav-badge">2</span> connections need ' \
+    assert f'href="{reverse("connection_list")}?status=attention&amp;personal=1"><span class="nav-badge">2</span> ' \
+           "connections need " \
            "attention</a>" in page
     # Someone without access to the project sees no badge.
     other = make_user("Builder")

@@ -110,11 +110,19 @@ def test_the_navigation_counts_shared_connections_in_error_and_the_persons_own(c
     client = client_for(builder)
     assert _attention(client.get(reverse("home")).text) == 1
 
-    # The builder's own broken child counts, even in a project they can no longer see (it is theirs).
+    # The builder's own broken child counts, and the badge's link lists it beside the shared one.
+    _make(project, "Ada's own CRM", Status.ERROR, owner=builder, parent=shared)
+    home = client.get(reverse("home")).text
+    assert _attention(home) == 2
+    link = re.search(r'<a class="nav-attention" href="([^"]+)">', home).group(1).replace("&amp;", "&")
+    assert sorted(re.findall(r'<td data-label="Connection"><a href="/connections/\d+/">([^<]+)</a>',
+                             client.get(link).text)) == ["Ada&#x27;s own CRM", "Team CRM"]
+
+    # One in a project they cannot see is not on that list, so not in the count (My connections shows it).
     their_parent = _make(other_project, "Their mail", Status.CONNECTED)
     _make(other_project, "Ada's own mail", Status.ERROR, owner=builder, parent=their_parent)
-    assert _attention(client.get(reverse("home")).text) == 2
     assert _attention(client.get(reverse("connection_list")).text) == 2
+    assert "Ada&#x27;s own mail" in client.get(reverse("my_connections")).text
 
 
 def test_the_navigation_count_follows_project_access(client_for, builder, project, make_user):
