@@ -19,6 +19,7 @@ from connections.catalog.app_slot import AppSlot
 from connections.models import AuditEvent, Connection, ConnectionCheck, HealthSweep, OAuthProfile
 
 __all__ = [
+    "NAV_COUNT_LIMIT",
     "SORTS",
     "ConnectionFilters",
     "ExpiringConnection",
@@ -260,20 +261,24 @@ def connections_expiring(queryset: QuerySet[Connection], *, now: datetime | None
     return sorted(found.values(), key=lambda item: (item.expires_at, item.connection.pk))[:limit]
 
 
+NAV_COUNT_LIMIT = 99  # the badge says "99+" beyond: a number nobody reads exactly, and counting stops there
+
+
 def nav_counts_for_user(user) -> dict[str, int]:
     """For the top navigation, in one query: connections needing attention (in error, in projects the user can
     see: shared ones and the user's own runtime user connections, as its link lists them; 0 without the "View
-    connections" privilege). Unread notifications are accounts' (its context processor).
+    connections" privilege), up to NAV_COUNT_LIMIT + 1. Unread notifications are accounts' (its context processor).
 
-    The two are counted as the parts of one UNION ALL, so the shared part is counted from its index alone (an OR of
-    the two reads every row in error).
+    The badge is on every page, so its cost must not grow with the connections: the count stops past the limit
+    (the health page has the exact numbers). The shared ones and the user's own are the two parts of one UNION ALL,
+    so each is read from an index alone (an OR of the two reads every row in error).
     """
     if not user.has_perm("connections.view_connection"):
         return {"attention": 0}
     error = Q(status=Connection.Status.ERROR)
     shared = connections_for_user(user, shared_only=True).filter(error).order_by().values("pk")
     own = connections_for_user(user).filter(error, owner=user).order_by().values("pk")
-    return {"attention": shared.union(own, all=True).count()}
+    return {"attention": shared.union(own, all=True)[:NAV_COUNT_LIMIT + 1].count()}
 
 
 def connections_needing_attention(queryset: QuerySet[Connection], limit: int = 20) -> QuerySet[Connection]:

@@ -132,3 +132,15 @@ def test_the_navigation_count_follows_project_access(client_for, builder, projec
     assert _attention(client.get(reverse("home")).text) == 0
     account_services.project_share(project=project, acting_user=builder, level=ProjectAccess.VIEW, user=viewer)
     assert _attention(client.get(reverse("home")).text) == 1
+
+
+def test_the_badge_stops_counting_at_99_plus(client_for, builder, project):
+    """The badge is on every page: past 99 it says "99+", and the count stops there however many are broken."""
+    Connection.objects.bulk_create([
+        Connection(name=f"Broken {n:03}", connector_key="loopback", auth_method="basic", project=project,
+                   status=Status.ERROR, error_reason=Connection.ErrorReason.UNREACHABLE) for n in range(101)])
+    client = client_for(builder)
+    page = client.get(reverse("project_list")).text
+    assert '<span class="nav-badge">99+</span> connections need attention' in page
+    Connection.objects.filter(name__in=["Broken 000", "Broken 001"]).update(status=Status.CONNECTED)
+    assert '<span class="nav-badge">99</span> connections need attention' in client.get(reverse("project_list")).text
