@@ -344,7 +344,7 @@ def oauth_callback(request):
 
 @privilege_required("connections.view_connection")
 def connection_detail(request, pk: int):
-    connection = connection_for_user_or_404(request.user, pk, related=("authorized_by", "owner", "parent"))
+    connection = connection_for_user_or_404(request.user, pk, related=("authorized_by",))
     spec = _spec_or_404(connection.app_slot)
     method = spec.auth_method(connection.auth_method)
     events = connection.audit_events.select_related("actor")[:20]
