@@ -12,7 +12,7 @@ chat accounts, API writes and periodic tasks. Target: each under 200 ms. Ends wi
 
 from __future__ import annotations
 
-from common import ThrowawayDatabase, median_ms, setup_django
+from common import ThrowawayDatabase, page_median_and_queries, setup_django
 
 PAGES = [
     ("index", "admin:index", []),
@@ -37,9 +37,7 @@ def main() -> int:
         setup_django()
         from django.conf import settings
         from django.core.management import call_command
-        from django.db import connection
         from django.test import Client
-        from django.test.utils import CaptureQueriesContext
         from django.urls import reverse
 
         from accounts.models import Role, User
@@ -55,16 +53,8 @@ def main() -> int:
         print(f"demo data ({database.label}), signed in as {admin_email}")
         lines = []
         for name, url_name, args in PAGES:
-            url = reverse(url_name, args=[role.pk] if args else [])
-
-            def get(url=url):
-                response = client.get(url)
-                assert response.status_code == 200, (url, response.status_code)
-
-            ms = median_ms(get)
-            with CaptureQueriesContext(connection) as queries:
-                get()
-            lines.append(f"page={name} median_ms={ms:.1f} queries={len(queries)}")
+            ms, queries = page_median_and_queries(client, reverse(url_name, args=[role.pk] if args else []))
+            lines.append(f"page={name} median_ms={ms:.1f} queries={queries}")
         print("\n".join(lines))
         return 0
     finally:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DB = "splice_bench"
 
-__all__ = ["BENCH_DB", "ROOT", "ThrowawayDatabase", "median_ms", "setup_django"]
+__all__ = ["BENCH_DB", "ROOT", "ThrowawayDatabase", "median_ms", "page_median_and_queries", "setup_django"]
 
 
 class ThrowawayDatabase:
@@ -104,3 +104,18 @@ def median_ms(fn, *, runs: int = 15, warmup: int = 2) -> float:
         fn()
         samples.append((time.perf_counter() - began) * 1000)
     return statistics.median(samples)
+
+
+def page_median_and_queries(client, url: str) -> tuple[float, int]:
+    """A page's median time through Django's test client (asserting it answers 200), and its query count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def get():
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+
+    ms = median_ms(get)
+    with CaptureQueriesContext(connection) as queries:
+        get()
+    return ms, len(queries)

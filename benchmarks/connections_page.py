@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import ThrowawayDatabase, median_ms, setup_django
+from common import ThrowawayDatabase, page_median_and_queries, setup_django
 
 PEOPLE = 10_000
 
@@ -77,20 +77,6 @@ def build(connections: int, projects: int, recipes: int, children_per_parent: in
     return user, connection_ids[0], person
 
 
-def measure(client, url: str) -> tuple[float, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    def get():
-        response = client.get(url)
-        assert response.status_code == 200, (url, response.status_code)
-
-    ms = median_ms(get)
-    with CaptureQueriesContext(connection) as queries:
-        get()
-    return ms, len(queries)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=10_000)
@@ -130,7 +116,7 @@ def main() -> int:
                       "child_connection": (own, f"/connections/{child.pk}/")}
         lines = []
         for name, (as_client, url) in pages.items():
-            ms, queries = measure(as_client, url)
+            ms, queries = page_median_and_queries(as_client, url)
             lines.append(f"page={name} rows={args.connections} median_ms={ms:.1f} queries={queries}")
         print("\n".join(lines))
         return 0

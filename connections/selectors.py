@@ -59,14 +59,11 @@ def connections_for_user(user, access: ProjectAccess = ProjectAccess.VIEW, *,
     """
     in_projects = (Q(project__in=[project.pk for project in projects]) if projects is not None
                    else Q(project__in=projects_for_user(user, access)))
-    whose = Q(owner__isnull=True) if shared_only or not user.is_authenticated else _shared_or_own(user)
+    whose = Q(owner__isnull=True)
+    if user.is_authenticated and not shared_only:
+        whose |= Q(owner=user)
     queryset = Connection.objects.filter(in_projects, whose)
     return queryset if include_pending else queryset.filter(pending_until__isnull=True)
-
-
-def _shared_or_own(user) -> Q:
-    """Shared connections (no owner) and the user's runtime user connections."""
-    return Q(owner__isnull=True) | Q(owner=user)
 
 
 def connection_for_user_or_404(user, pk, access: ProjectAccess = ProjectAccess.VIEW, *,

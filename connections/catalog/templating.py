@@ -90,12 +90,13 @@ class UrlTemplate:
     insecure_loopback: bool = False
 
 
-_LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
+# LOOPBACK_HOSTS but the IPv6 one, whose bracketed literal is no host a URL template's labels can spell.
+_TEMPLATE_LOOPBACK_HOSTS = LOOPBACK_HOSTS - {"::1"}
 
 
 def _literal_loopback(text: str) -> bool:
     authority = text[len("http://") :].partition("/")[0]
-    return not placeholders(authority) and urlsplit(text).hostname in _LOOPBACK_HOSTS
+    return not placeholders(authority) and urlsplit(text).hostname in _TEMPLATE_LOOPBACK_HOSTS
 
 
 def parse_url_template(text: str) -> UrlTemplate:

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from recipes.runtime.models import Job
 
-__all__ = ["job_finished_notify", "job_wait"]
+__all__ = ["job_finished_notify", "job_wait", "workbot_reply_enqueue"]
 
 _KEY = "splice:job-finished:{}"
 _KEEP_SECONDS = 120
@@ -36,7 +36,7 @@ def job_finished_notify(job_id: int, trigger_kind: str | None = None) -> None:
     status). `trigger_kind`: the job's (Job.Trigger); None when the caller does not know it (both are done: the
     reply task does nothing for a job no command started)."""
     if trigger_kind in (None, _WORKBOT):
-        current_app.send_task("splice.workbot.reply", args=[job_id], queue=settings.SPLICE_JOBS_QUEUE)
+        workbot_reply_enqueue(job_id)
     if trigger_kind == _WORKBOT or not settings.REDIS_URL:
         return
     key = _KEY.format(job_id)
@@ -44,6 +44,11 @@ def job_finished_notify(job_id: int, trigger_kind: str | None = None) -> None:
     pipe.rpush(key, "1")
     pipe.expire(key, _KEEP_SECONDS)
     pipe.execute()
+
+
+def workbot_reply_enqueue(job_id: int) -> None:
+    """Send the task that posts a finished Workbot job's answer (by name: the runtime does not import Workbot)."""
+    current_app.send_task("splice.workbot.reply", args=[job_id], queue=settings.SPLICE_JOBS_QUEUE)
 
 
 def job_wait(job_id: int, timeout: float) -> Job:

@@ -15,7 +15,6 @@ import logging
 from datetime import timedelta
 
 import requests
-from celery import current_app
 from django.conf import settings
 from django.utils import timezone
 
@@ -24,6 +23,7 @@ from connections.egress import EgressRefused
 from connections.http import new_session
 from recipes.models import ChatCommand
 from recipes.runtime.models import Job, JobStep
+from recipes.runtime.waiting import workbot_reply_enqueue
 from recipes.workbot.slack import link, mrkdwn_escape
 
 __all__ = ["SLACK_ANSWER_MINUTES", "ReplyDelayed", "replies_recover", "reply_message", "reply_post"]
@@ -123,8 +123,12 @@ def _gave_up(command: ChatCommand, why: str) -> str:
 
 
 def _done(command: ChatCommand, reply: str, why: str) -> None:
-    ChatCommand.objects.filter(pk=command.pk).update(reply=reply, reply_error=why[:200], response_url="",
-                                                     replied_at=timezone.now())
+    _finish(ChatCommand.objects.filter(pk=command.pk), reply, why)
+
+
+def _finish(commands, reply: str, why: str) -> int:
+    """Record how the commands' answers ended, and forget their response_urls (capability URLs)."""
+    return commands.update(reply=reply, reply_error=why[:200], response_url="", replied_at=timezone.now())
 
 
 def replies_recover(*, now=None) -> int:
@@ -138,13 +142,12 @@ def replies_recover(*, now=None) -> int:
     unanswered = ChatCommand.objects.exclude(response_url="").filter(job__status__in=Job.FINISHED)
     for state, why in ((ChatCommand.Reply.PENDING, "It was not sent within the 30 minutes Slack takes an answer."),
                        (ChatCommand.Reply.SENDING, "Splice stopped while posting it; it may have arrived.")):
-        gone = unanswered.filter(reply=state, job__created_at__lt=expired)
-        count = gone.update(reply=ChatCommand.Reply.FAILED, reply_error=why, response_url="", replied_at=now)
+        count = _finish(unanswered.filter(reply=state, job__created_at__lt=expired), ChatCommand.Reply.FAILED, why)
         if count:
             logger.warning("%s Workbot answers not posted: %s", count, why)
     lost = now - timedelta(seconds=settings.SPLICE_JOB_RECOVER_AFTER)
     job_ids = list(unanswered.filter(reply=ChatCommand.Reply.PENDING, job__finished_at__lt=lost)
                    .values_list("job_id", flat=True)[:1000])
     for job_id in job_ids:
-        current_app.send_task("splice.workbot.reply", args=[job_id], queue=settings.SPLICE_JOBS_QUEUE)
+        workbot_reply_enqueue(job_id)
     return len(job_ids)
